@@ -1,0 +1,44 @@
+"""The one error tree of Ferrous CI.
+
+Every layer raises these (infrastructure wraps third-party exceptions with ``from exc``); only
+the API edge maps them to HTTP status codes, so the mapping lives in one place. The docstring
+of each class is its default message, which keeps call sites short and messages consistent.
+"""
+
+from __future__ import annotations
+
+
+class FerrousError(Exception):
+    """Something went wrong in Ferrous CI."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class NotFound(FerrousError):
+    """The requested object does not exist."""
+
+
+class Conflict(FerrousError):
+    """The request conflicts with the current state."""
+
+
+class InvalidTransition(Conflict):
+    """That status change is not allowed."""
+
+
+class PermissionDenied(FerrousError):
+    """You are not allowed to do that."""
+
+
+class ConfigInvalid(FerrousError):
+    """The pipeline configuration is invalid."""
+
+
+class StorageError(FerrousError):
+    """A storage backend failed."""
+
+
+class ExecutionError(FerrousError):
+    """A job could not be executed."""

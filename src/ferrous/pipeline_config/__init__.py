@@ -1,0 +1,1 @@
+"""pipeline_config layer of Ferrous CI."""
