@@ -96,8 +96,8 @@ class Checker:
     def __init__(self, problems: Problems) -> None:
         self.problems = problems
 
-    def error(self, path: str, message: str, pos: Position) -> None:
-        self.problems.error(path, message, pos)
+    def error(self, path: str, message: str, pos: Position, code: str = "") -> None:
+        self.problems.error(path, message, pos, code)
 
     def warning(self, path: str, message: str, pos: Position) -> None:
         self.problems.warning(path, message, pos)

@@ -8,7 +8,7 @@ reports into one ``Problems`` collector; a plan is returned even when there are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,12 @@ from ferrous.pipeline_config.keywords import (
     is_hidden_job,
 )
 from ferrous.pipeline_config.plan import ExecutionPlan
-from ferrous.pipeline_config.problems import ConfigProblem, Problems
+from ferrous.pipeline_config.problems import (
+    MAYBE_FROM_INCLUDES,
+    UNRESOLVED_INCLUDE,
+    ConfigProblem,
+    Problems,
+)
 from ferrous.pipeline_config.resolve import resolve_config
 from ferrous.pipeline_config.rules import Files, first_match, read_rules
 from ferrous.pipeline_config.variables import expand, expand_mapping
@@ -103,6 +108,7 @@ def compile_pipeline(
         global_raw=global_raw,
         files=files,
     )
+    _soften_include_gaps(problems)
     plan = ExecutionPlan(
         created=created and not problems.has_errors,
         name=expand(name, pipeline_vars) if name else None,
@@ -111,6 +117,26 @@ def compile_pipeline(
         variables=pipeline_vars,
     )
     return CompileResult(plan, problems.sorted(), file)
+
+
+def _soften_include_gaps(problems: Problems) -> None:
+    """When an include could not be resolved, what it would have defined is missing too.
+
+    Those follow-on problems (an unknown template, stage or need, a job whose script came
+    from the template) become warnings that say so: the one actionable error is the include.
+    """
+    if not any(p.code == UNRESOLVED_INCLUDE for p in problems.items):
+        return
+    problems.items[:] = [
+        replace(
+            p,
+            severity="warning",
+            message=p.message + " (it may be defined by an include that was not resolved)",
+        )
+        if p.code in MAYBE_FROM_INCLUDES and p.severity == "error"
+        else p
+        for p in problems.items
+    ]
 
 
 def _is_job(check: Checker, config: YMap, key: Any) -> bool:

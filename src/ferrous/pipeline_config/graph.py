@@ -7,15 +7,18 @@ stages, cycles, bad dependencies) are reported here with the position of the off
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from ferrous.domain.statuses import When
 from ferrous.pipeline_config.checks import Checker
+from ferrous.pipeline_config.job_fields import CACHE_POLICIES
 from ferrous.pipeline_config.job_reader import JobDraft
 from ferrous.pipeline_config.matrix import Instance, expand_parallel
 from ferrous.pipeline_config.needs import NeedRef, read_needs
-from ferrous.pipeline_config.plan import AllowFailure, JobSpec, Need
+from ferrous.pipeline_config.plan import AllowFailure, Cache, JobSpec, Need
+from ferrous.pipeline_config.problems import UNKNOWN_NEED, UNKNOWN_STAGE
 from ferrous.pipeline_config.rules import Files, first_match, only_except_allows
 from ferrous.pipeline_config.variables import expand, expand_mapping
 
@@ -31,6 +34,7 @@ class _Outcome:
     needs: tuple[NeedRef, ...] | None
     interruptible: bool
     variables: dict[str, str]
+    expanded: dict[str, str]  # `variables`, expanded: what rules and keyword values see
     instances: list[Instance] = field(default_factory=list)
 
 
@@ -54,10 +58,11 @@ def resolve_graph(
                 f"job {draft.name!r}: stage {draft.stage!r} is not defined; stages are "
                 + ", ".join(stages),
                 draft.stage_pos,
+                code=UNKNOWN_STAGE,
             )
             stage_index[draft.stage] = len(stage_index)  # keep checking the rest of the job
         variables = _job_variables(draft, predefined, global_variables, trigger_variables)
-        outcome = _apply_rules(check, draft, variables, files)
+        outcome = _apply_rules(check, draft, variables, draft.raw_variables | global_raw, files)
         if draft.parallel is not None:
             instances = expand_parallel(
                 check,
@@ -70,9 +75,12 @@ def resolve_graph(
         else:
             outcome.instances = [Instance(draft.name, {}, 0, 0)]
         outcomes[draft.name] = outcome
+    instance_owner = {
+        i.name: name for name, o in outcomes.items() for i in o.instances if i.name != name
+    }
     specs: list[JobSpec] = []
     for outcome in outcomes.values():
-        specs.extend(_specs(check, outcome, outcomes, stage_index, global_raw))
+        specs.extend(_specs(check, outcome, outcomes, stage_index, global_raw, instance_owner))
     _check_cycles(check, specs, outcomes)
     return specs
 
@@ -95,7 +103,11 @@ def _job_variables(
 
 
 def _apply_rules(
-    check: Checker, draft: JobDraft, variables: dict[str, str], files: Files
+    check: Checker,
+    draft: JobDraft,
+    variables: dict[str, str],
+    raw: frozenset[str],
+    files: Files,
 ) -> _Outcome:
     manual_default = draft.when == When.MANUAL
     outcome = _Outcome(
@@ -106,8 +118,9 @@ def _apply_rules(
         needs=draft.needs,
         interruptible=draft.interruptible,
         variables=variables,
+        expanded=expand_mapping(variables, raw),
     )
-    expanded = expand_mapping(variables, draft.raw_variables)
+    expanded = outcome.expanded
     if draft.rules is not None:
         rule = first_match(draft.rules, expanded, files)
         if rule is None:
@@ -121,6 +134,7 @@ def _apply_rules(
             outcome.interruptible = rule.interruptible
         if rule.variables:
             outcome.variables = {**variables, **rule.variables}
+            outcome.expanded = expand_mapping(outcome.variables, raw)
         if rule.needs is not None:
             outcome.needs = read_needs(check, rule.needs, f"{draft.path}.rules.needs", rule.pos)
         if outcome.when == When.DELAYED and outcome.start_in is None:
@@ -132,18 +146,31 @@ def _apply_rules(
     return outcome
 
 
-def _instances_for(need: NeedRef, target: _Outcome) -> list[str]:
+_MATRIX_EXPRESSION = re.compile(r"\$\[\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]\]")
+
+
+def _instances_for(need: NeedRef, target: _Outcome, own: dict[str, str]) -> list[str]:
+    """The target's instances a need selects; ``$[[ matrix.X ]]`` is the needing instance's X."""
     if need.matrix is None:
         return [i.name for i in target.instances]
+    selectors = [
+        {k: _MATRIX_EXPRESSION.sub(lambda m: own.get(m[1], m[0]), v) for k, v in sel.items()}
+        for sel in need.matrix
+    ]
     return [
         i.name
         for i in target.instances
-        if any(all(i.variables.get(k) == v for k, v in sel.items()) for sel in need.matrix)
+        if any(all(i.variables.get(k) == v for k, v in sel.items()) for sel in selectors)
     ]
 
 
 def _resolve_needs(
-    check: Checker, outcome: _Outcome, outcomes: dict[str, _Outcome], stage_index: dict[str, int]
+    check: Checker,
+    outcome: _Outcome,
+    outcomes: dict[str, _Outcome],
+    stage_index: dict[str, int],
+    instance_owner: dict[str, str],
+    own: dict[str, str],
 ) -> tuple[Need, ...] | None:
     if outcome.needs is None:
         return None
@@ -151,6 +178,10 @@ def _resolve_needs(
     resolved: list[Need] = []
     for need in outcome.needs:
         target = outcomes.get(need.job)
+        single = None
+        if target is None and need.job in instance_owner:
+            # `needs: ["build: [linux]"]` names one instance of a parallel job directly
+            target, single = outcomes[instance_owner[need.job]], need.job
         if need.job == draft.name:
             check.error(
                 need.path,
@@ -165,6 +196,7 @@ def _resolve_needs(
                     f"job {draft.name!r} needs {need.job!r}, "
                     "which is not a job in this pipeline file",
                     need.pos,
+                    code=UNKNOWN_NEED,
                 )
             continue
         if target.when == When.NEVER:
@@ -185,7 +217,7 @@ def _resolve_needs(
                 need.pos,
             )
             continue
-        names = _instances_for(need, target)
+        names = [single] if single else _instances_for(need, target, own)
         if not names and not need.optional:
             check.error(
                 need.path,
@@ -224,10 +256,11 @@ def _resolve_dependencies(
                 )
             continue
         names = [i.name for i in target.instances]
-        if need_names is None and stage_index[target.draft.stage] >= stage_index[draft.stage]:
+        if stage_index[target.draft.stage] > stage_index[draft.stage]:
             check.error(
                 path,
-                f"job {draft.name!r} depends on {name!r}, which is not in an earlier stage",
+                f"job {draft.name!r} (stage {draft.stage}) depends on {name!r}, which is in a "
+                f"later stage ({target.draft.stage})",
                 pos,
             )
             continue
@@ -248,22 +281,25 @@ def _specs(
     outcomes: dict[str, _Outcome],
     stage_index: dict[str, int],
     global_raw: frozenset[str],
+    instance_owner: dict[str, str],
 ) -> list[JobSpec]:
     draft = outcome.draft
-    needs = (
-        _resolve_needs(check, outcome, outcomes, stage_index)
-        if outcome.when != When.NEVER
-        else (None if outcome.needs is None else ())
-    )
-    dependencies = _resolve_dependencies(check, outcome, outcomes, stage_index, needs)
     raw = draft.raw_variables | global_raw
     specs = []
     for instance in outcome.instances:
+        needs = (
+            _resolve_needs(
+                check, outcome, outcomes, stage_index, instance_owner, instance.variables
+            )
+            if outcome.when != When.NEVER
+            else (None if outcome.needs is None else ())
+        )
+        dependencies = _resolve_dependencies(check, outcome, outcomes, stage_index, needs)
         variables = {**outcome.variables, **instance.variables}
         if instance.total:
             variables["CI_NODE_INDEX"] = str(instance.index)
             variables["CI_NODE_TOTAL"] = str(instance.total)
-        expanded = expand_mapping(variables, raw)
+        expanded = expand_mapping(variables, raw) if instance.total else outcome.expanded
         spec = JobSpec(
             name=instance.name,
             base_name=draft.name,
@@ -286,7 +322,7 @@ def _specs(
                 draft.artifacts,
                 name=expand(draft.artifacts.name, expanded) if draft.artifacts.name else None,
             ),
-            cache=tuple(replace(c, key=expand(c.key, expanded)) for c in draft.cache),
+            cache=tuple(_expand_cache(check, draft, c, expanded) for c in draft.cache),
             tags=tuple(expand(t, expanded) for t in draft.tags),
             image=draft.image and replace(draft.image, name=expand(draft.image.name, expanded)),
             services=draft.services,
@@ -305,6 +341,21 @@ def _specs(
         )
         specs.append(spec)
     return specs
+
+
+def _expand_cache(
+    check: Checker, draft: JobDraft, cache: Cache, variables: dict[str, str]
+) -> Cache:
+    policy = expand(cache.policy, variables)
+    if policy not in CACHE_POLICIES:
+        check.error(
+            f"{draft.path}.cache.policy",
+            f"job {draft.name!r}: cache policy {cache.policy!r} is {policy!r}, not one of "
+            + ", ".join(CACHE_POLICIES),
+            draft.pos,
+        )
+        policy = "pull-push"
+    return replace(cache, key=expand(cache.key, variables), policy=policy)
 
 
 def _check_cycles(check: Checker, specs: list[JobSpec], outcomes: dict[str, _Outcome]) -> None:

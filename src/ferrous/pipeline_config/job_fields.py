@@ -239,7 +239,9 @@ def _read_cache(check: Checker, value: Any, path: str, pos: Position) -> Cache |
                 mapping.where("key"),
             )
     policy = "pull-push"
-    if "policy" in mapping:
+    if isinstance(mapping.get("policy"), str) and "$" in mapping["policy"]:
+        policy = mapping["policy"]  # a variable: checked once the job's variables are known
+    elif "policy" in mapping:
         policy = (
             check.choice(
                 mapping["policy"], f"{path}.policy", mapping.where("policy"), CACHE_POLICIES
@@ -401,10 +403,7 @@ def _variable_value(check: Checker, value: Any, path: str, pos: Position) -> str
     if value is None:
         return ""
     if isinstance(value, bool):
-        check.error(
-            path, f"{path} should be a string or a number; quote it: '{str(value).lower()}'", pos
-        )
-        return None
+        return "true" if value else "false"  # GitLab accepts booleans and stores Ruby's to_s
     if isinstance(value, str | int | float):
         return str(value)
     check.error(path, f"{path} should be a string or a number, not a {type(value).__name__}", pos)

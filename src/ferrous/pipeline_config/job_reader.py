@@ -11,6 +11,7 @@ from typing import Any
 
 from ferrous.domain.statuses import When
 from ferrous.pipeline_config.checks import Checker, did_you_mean
+from ferrous.pipeline_config.defaults import inherited_variables
 from ferrous.pipeline_config.job_fields import (
     read_allow_failure,
     read_artifacts,
@@ -36,7 +37,7 @@ from ferrous.pipeline_config.plan import (
     Retry,
     Service,
 )
-from ferrous.pipeline_config.problems import Position
+from ferrous.pipeline_config.problems import MISSING_SCRIPT, Position
 from ferrous.pipeline_config.rules import OnlyExcept, Rule, read_only_except, read_rules
 from ferrous.pipeline_config.yaml_source import YMap
 
@@ -124,6 +125,7 @@ def _read_scripts(check: Checker, job: YMap, draft: JobDraft) -> None:
             f"job {draft.name!r} has no script: add `script:` (or `trigger:` for a "
             "downstream pipeline)",
             draft.pos,
+            code=MISSING_SCRIPT,
         )
 
 
@@ -190,9 +192,13 @@ def _read_flow(check: Checker, job: YMap, draft: JobDraft) -> None:
 
 def _read_environment_keys(check: Checker, job: YMap, draft: JobDraft) -> None:
     path = draft.path
-    draft.variables, draft.raw_variables = read_variables(
+    variables, draft.raw_variables = read_variables(
         check, job.get("variables"), f"{path}.variables", job.where("variables")
     )
+    # The merge layer already copied inherited globals in; keep only the job's own, so that
+    # workflow:rules variables can sit between the two as GitLab orders them.
+    inherited = inherited_variables(job)
+    draft.variables = {k: v for k, v in variables.items() if k not in inherited}
     if "artifacts" in job:
         draft.artifacts = read_artifacts(check, *_at(job, path, "artifacts"))
     if "cache" in job:

@@ -39,6 +39,8 @@ def read_needs(check: Checker, value: Any, path: str, pos: Position) -> tuple[Ne
     needs: list[NeedRef] = []
     for index, item in enumerate(value):
         item_path, item_pos = f"{path}[{index}]", where(value, index)
+        if item is None:
+            continue  # an empty entry, e.g. from an anchor with a blank item: nothing needed
         if isinstance(item, str):
             needs.append(NeedRef(job=item, path=item_path, pos=item_pos))
             continue

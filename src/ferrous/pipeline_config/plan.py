@@ -56,6 +56,7 @@ RETRY_WHEN_VALUES = frozenset(
         "unmet_prerequisites",
         "scheduler_failure",
         "data_integrity_failure",
+        "runner_interrupted",
     }
 )
 
@@ -172,7 +173,7 @@ class JobSpec:
             stage_index=self.stage_index,
             when=self.when,
             needs=self.need_names,
-            allow_failure=self.allow_failure.allowed or bool(self.allow_failure.exit_codes),
+            allow_failure=self.allow_failure.allowed,  # exit codes make a manual job block
         )
 
 

@@ -30,6 +30,18 @@ class Position(NamedTuple):
 
 UNKNOWN_POSITION = Position(file="", line=0, column=0)
 
+# Problem codes for kinds that other stages react to.
+UNRESOLVED_INCLUDE = "unresolved-include"
+MISSING_TEMPLATE = "missing-template"
+MISSING_REFERENCE = "missing-reference"
+MISSING_SCRIPT = "missing-script"
+UNKNOWN_NEED = "unknown-need"
+UNKNOWN_STAGE = "unknown-stage"
+#: What a file can lack only because an include that was not resolved would have provided it.
+MAYBE_FROM_INCLUDES = frozenset(
+    {MISSING_TEMPLATE, MISSING_REFERENCE, MISSING_SCRIPT, UNKNOWN_NEED, UNKNOWN_STAGE}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigProblem:
@@ -39,6 +51,8 @@ class ConfigProblem:
     line: int
     column: int
     path: str
+    #: A stable name for the kind of problem, for code that treats some kinds specially.
+    code: str = ""
 
     def to_json(self) -> dict[str, str | int]:
         return {
@@ -62,7 +76,9 @@ class Problems:
     items: list[ConfigProblem] = field(default_factory=list)
     _seen: set[ConfigProblem] = field(default_factory=set)
 
-    def add(self, severity: Severity, path: str, message: str, pos: Position | None) -> None:
+    def add(
+        self, severity: Severity, path: str, message: str, pos: Position | None, code: str = ""
+    ) -> None:
         where = pos or UNKNOWN_POSITION
         problem = ConfigProblem(
             severity=severity,
@@ -71,16 +87,17 @@ class Problems:
             line=where.line,
             column=where.column,
             path=path,
+            code=code,
         )
         if problem not in self._seen:
             self._seen.add(problem)
             self.items.append(problem)
 
-    def error(self, path: str, message: str, pos: Position | None) -> None:
-        self.add("error", path, message, pos)
+    def error(self, path: str, message: str, pos: Position | None, code: str = "") -> None:
+        self.add("error", path, message, pos, code)
 
-    def warning(self, path: str, message: str, pos: Position | None) -> None:
-        self.add("warning", path, message, pos)
+    def warning(self, path: str, message: str, pos: Position | None, code: str = "") -> None:
+        self.add("warning", path, message, pos, code)
 
     @property
     def has_errors(self) -> bool:

@@ -364,7 +364,10 @@ def test_empty_needs_differs_from_no_needs(tmp_path: Path) -> None:
             "'b' is not in this pipeline",
         ),
         ("a:\n  script: x\n  needs: [b]\nb:\n  script: x\n  needs: [a]\n", "cycle: a -> b -> a"),
-        ("a:\n  script: x\n  dependencies: [b]\nb:\n  script: x\n", "not in an earlier stage"),
+        (
+            "a:\n  stage: build\n  script: x\n  dependencies: [b]\nb:\n  script: x\n",
+            "depends on 'b', which is in a later stage (test)",
+        ),
         ("a:\n  script: x\n  when: delayed\n", "needs start_in"),
         ("a:\n  script: x\n  timeout: forever\n", "should be a duration"),
         ("a:\n  script: [[[[[[[[[[[x]]]]]]]]]]]\n", "up to 10 levels"),
@@ -453,3 +456,47 @@ def test_unsupported_keywords_warn(tmp_path: Path) -> None:
     warnings = [p for p in result.problems if p.severity == "warning"]
     assert any("downstream pipelines are not supported" in p.message for p in warnings)
     assert not errors(result)
+
+
+def test_same_stage_dependency_and_need_on_one_instance(tmp_path: Path) -> None:
+    result = compile_text(
+        tmp_path,
+        """\
+        build:
+          script: x
+          parallel:
+            matrix:
+              - OS: [linux, win]
+        use:
+          script: x
+          dependencies: [build]
+        one:
+          script: x
+          needs: ["build: [win]"]
+        """,
+    )
+    assert not errors(result)
+    assert result.plan.job("use").dependencies == ("build: [linux]", "build: [win]")
+    assert result.plan.job("one").need_names == ("build: [win]",)
+
+
+def test_boolean_variables_become_strings_and_cache_policy_variable(tmp_path: Path) -> None:
+    result = compile_text(
+        tmp_path,
+        """\
+        a:
+          variables: {FLAG: true, POLICY: pull}
+          cache: {key: k, policy: $POLICY}
+          script: x
+        b:
+          variables: {POLICY: sometimes}
+          cache: {key: k, policy: $POLICY}
+          script: x
+        """,
+    )
+    job = result.plan.job("a")
+    assert job.variables["FLAG"] == "true"
+    assert job.cache[0].policy == "pull"
+    assert errors(result) == [
+        "job 'b': cache policy '$POLICY' is 'sometimes', not one of pull, push, pull-push"
+    ]

@@ -1,0 +1,1 @@
+"""Tests against the shared real-world corpus; each skips when the corpus is absent."""
