@@ -48,6 +48,8 @@ class BuildStatus(StrEnum):
     CANCELED = "canceled"
     SKIPPED = "skipped"
     MANUAL = "manual"  # blocked on a manual job that must be played
+    SCHEDULED = "scheduled"  # waiting for a `when: delayed` job's start time
+    WAITING = "waiting"  # waiting for a resource group
 
     @property
     def is_finished(self) -> bool:
@@ -65,6 +67,9 @@ FINISHED_STATUSES: Final = frozenset(
 
 _S = JobStatus
 #: Legal moves. Retrying a job creates a new attempt rather than moving a finished job back.
+#: The one way back is ``skipped -> created``: when a person plays a manual job or retries one,
+#: the skipped jobs after it are processed again (GitLab's ``process`` event, used by
+#: ``Ci::ResetSkippedJobsService``; see ``progression.reset_skipped``).
 JOB_TRANSITIONS: Final[dict[JobStatus, frozenset[JobStatus]]] = {
     _S.CREATED: frozenset(
         {_S.PENDING, _S.SKIPPED, _S.MANUAL, _S.SCHEDULED, _S.WAITING, _S.CANCELED}
@@ -77,7 +82,7 @@ JOB_TRANSITIONS: Final[dict[JobStatus, frozenset[JobStatus]]] = {
     _S.SUCCESS: frozenset(),
     _S.FAILED: frozenset(),
     _S.CANCELED: frozenset(),
-    _S.SKIPPED: frozenset(),
+    _S.SKIPPED: frozenset({_S.CREATED}),
 }
 
 
