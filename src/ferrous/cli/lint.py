@@ -71,7 +71,8 @@ def render_text(result: CompileResult, repo: Path, color: bool) -> str:
     for problem in result.problems:
         tone = "31;1" if problem.severity == "error" else "33;1"
         where = f"{problem.file}:{problem.line}:{problem.column}" if problem.line else problem.file
-        out.append(f"{paint(problem.severity, tone)}: {where}: {problem.message}")
+        prefix = f"{where}: " if where else ""
+        out.append(f"{paint(problem.severity, tone)}: {prefix}{problem.message}")
         line = _source_line(repo, problem, cache)
         if line is not None:
             out.append(f"  {problem.line:>4} | {line}")
@@ -90,7 +91,8 @@ def _render_graph(plan: ExecutionPlan, paint: _Colors) -> list[str]:
     out: list[str] = []
     if plan.name:
         out.append(paint(plan.name, "1"))
-    for stage in plan.stages:
+    undefined = [s for s in dict.fromkeys(j.stage for j in plan.jobs) if s not in plan.stages]
+    for stage in (*plan.stages, *undefined):
         jobs = [j for j in plan.jobs if j.stage == stage]
         if not jobs:
             continue
@@ -101,7 +103,7 @@ def _render_graph(plan: ExecutionPlan, paint: _Colors) -> list[str]:
                 details.append(f"when: {job.when.value}")
             allowed = job.allow_failure.to_json()
             if allowed:
-                details.append(f"allow_failure: {allowed}")
+                details.append(f"allow_failure: {json.dumps(allowed)}")
             if job.needs is not None:
                 details.append("needs: [" + ", ".join(n.job for n in job.needs) + "]")
             name = paint(job.name, "2") if job.when.value == "never" else job.name
@@ -145,6 +147,6 @@ def lint_command(
     if output_format == "json":
         sys.stdout.write(json.dumps(lint_json(result), indent=2) + "\n")
     else:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         sys.stdout.write(render_text(result, repo, color) + "\n")
     raise typer.Exit(1 if result.has_errors else 0)

@@ -19,3 +19,7 @@ app.command("run", help=run.HELP)(run.run_command)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -166,7 +166,10 @@ class Checker:
         """A list of strings; a lone string counts as a list of one where GitLab allows it."""
         if value is None:
             return ()
-        if scalar_ok and isinstance(value, str | int | float) and not isinstance(value, bool):
+        if scalar_ok and (
+            isinstance(value, str)
+            or (numbers and isinstance(value, int | float) and not isinstance(value, bool))
+        ):
             return (str(value),)
         if not isinstance(value, list):
             self.error(path, f"{path} should be a list of strings, not {type_name(value)}", pos)

@@ -33,6 +33,7 @@ from ferrous.pipeline_config.problems import (
     ConfigProblem,
     Problems,
 )
+from ferrous.pipeline_config.repo_files import RepoFiles
 from ferrous.pipeline_config.resolve import resolve_config
 from ferrous.pipeline_config.rules import Files, first_match, read_rules
 from ferrous.pipeline_config.variables import expand, expand_mapping
@@ -70,7 +71,7 @@ def compile_pipeline(
 ) -> CompileResult:
     problems = Problems()
     file = file or find_pipeline_file(repo_dir) or PIPELINE_FILES[0]
-    predefined = context.predefined_variables()
+    predefined = {**context.predefined_variables(), "CI_CONFIG_PATH": file}
     seed = {**predefined, **context.variables}
     empty = ExecutionPlan(created=False, name=None, stages=DEFAULT_STAGES, jobs=())
     if text is None and not (repo_dir / file).is_file():
@@ -83,7 +84,7 @@ def compile_pipeline(
     global_vars, global_raw = read_variables(
         check, config.get("variables"), "variables", config.where("variables")
     )
-    files = Files(repo_dir, context)
+    files = Files(RepoFiles(repo_dir), context)
     pipeline_vars = expand_mapping({**predefined, **global_vars, **context.variables}, global_raw)
     created, workflow_vars, name = _workflow(check, config, pipeline_vars, files)
     pipeline_vars = expand_mapping(
@@ -158,7 +159,10 @@ def _read_stages(check: Checker, config: YMap) -> tuple[str, ...]:
     if not isinstance(value, list):
         check.error("stages", "stages should be a list of stage names", config.where("stages"))
         return DEFAULT_STAGES
-    names = check.strings(value, "stages", config.where("stages"), scalar_ok=False) or ()
+    # GitLab's Entry::Stages takes strings only: `stages: [1, 2]` is invalid
+    names = (
+        check.strings(value, "stages", config.where("stages"), scalar_ok=False, numbers=False) or ()
+    )
     seen: list[str] = []
     for index, stage in enumerate(names):
         if stage in seen:

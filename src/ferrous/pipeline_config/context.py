@@ -90,11 +90,14 @@ class TriggerContext:
             "CI_DEFAULT_BRANCH": self.default_branch,
             "CI_PROJECT_NAME": self.project_name,
             "CI_PROJECT_PATH": self.project_path,
+            "CI_PROJECT_NAMESPACE": self.project_path.rpartition("/")[0],
+            "CI_PROJECT_ROOT_NAMESPACE": self.project_path.partition("/")[0]
+            if "/" in self.project_path
+            else "",
             "CI_PROJECT_PATH_SLUG": ref_slug(self.project_path),
             "CI_PROJECT_URL": self.project_url,
             "CI_PROJECT_DIR": self.project_dir,
             "CI_REPOSITORY_URL": self.project_url,
-            "CI_CONFIG_PATH": ".gitlab-ci.yml",
         }
         if self.branch is not None:
             values["CI_COMMIT_BRANCH"] = self.branch

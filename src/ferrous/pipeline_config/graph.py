@@ -20,7 +20,7 @@ from ferrous.pipeline_config.needs import NeedRef, read_needs
 from ferrous.pipeline_config.plan import AllowFailure, Cache, JobSpec, Need
 from ferrous.pipeline_config.problems import UNKNOWN_NEED, UNKNOWN_STAGE
 from ferrous.pipeline_config.rules import Files, first_match, only_except_allows
-from ferrous.pipeline_config.variables import expand, expand_mapping
+from ferrous.pipeline_config.variables import expand, expand_mapping, reference_cycles
 
 
 @dataclass(slots=True)
@@ -35,6 +35,7 @@ class _Outcome:
     interruptible: bool
     variables: dict[str, str]
     expanded: dict[str, str]  # `variables`, expanded: what rules and keyword values see
+    trigger: Mapping[str, str]  # variables given with the trigger: they beat the file's
     instances: list[Instance] = field(default_factory=list)
 
 
@@ -62,7 +63,17 @@ def resolve_graph(
             )
             stage_index[draft.stage] = len(stage_index)  # keep checking the rest of the job
         variables = _job_variables(draft, predefined, global_variables, trigger_variables)
-        outcome = _apply_rules(check, draft, variables, draft.raw_variables | global_raw, files)
+        for cycle in reference_cycles(variables, draft.raw_variables | global_raw):
+            if len(cycle) == 1:
+                continue  # `A: $A` takes A from outside (the trigger or the agent), as GitLab
+            check.error(
+                f"{draft.path}.variables",
+                f"job {draft.name!r}: circular variable reference: {' -> '.join(cycle)}",
+                draft.pos,
+            )
+        outcome = _apply_rules(
+            check, draft, variables, trigger_variables, draft.raw_variables | global_raw, files
+        )
         if draft.parallel is not None:
             instances = expand_parallel(
                 check,
@@ -106,6 +117,7 @@ def _apply_rules(
     check: Checker,
     draft: JobDraft,
     variables: dict[str, str],
+    trigger: Mapping[str, str],
     raw: frozenset[str],
     files: Files,
 ) -> _Outcome:
@@ -119,6 +131,7 @@ def _apply_rules(
         interruptible=draft.interruptible,
         variables=variables,
         expanded=expand_mapping(variables, raw),
+        trigger=trigger,
     )
     expanded = outcome.expanded
     if draft.rules is not None:
@@ -133,7 +146,7 @@ def _apply_rules(
         if rule.interruptible is not None:
             outcome.interruptible = rule.interruptible
         if rule.variables:
-            outcome.variables = {**variables, **rule.variables}
+            outcome.variables = {**variables, **rule.variables, **trigger}
             outcome.expanded = expand_mapping(outcome.variables, raw)
         if rule.needs is not None:
             outcome.needs = read_needs(check, rule.needs, f"{draft.path}.rules.needs", rule.pos)
@@ -237,17 +250,22 @@ def _resolve_dependencies(
     outcomes: dict[str, _Outcome],
     stage_index: dict[str, int],
     needs: tuple[Need, ...] | None,
+    instance_owner: dict[str, str],
 ) -> tuple[str, ...] | None:
     draft = outcome.draft
     if draft.dependencies is None:
         return None
     resolved: list[str] = []
-    need_names = None if needs is None else {n.job for n in needs}
+    # An excluded job's needs are not resolved (they are empty), so they cannot be compared
+    need_names = None if needs is None or outcome.when == When.NEVER else {n.job for n in needs}
     for index, name in enumerate(draft.dependencies):
         path = f"{draft.path}.dependencies[{index}]"
         pos = draft.dependencies_pos or draft.pos
         target = outcomes.get(name)
-        if target is None or target.when == When.NEVER:
+        single = None
+        if target is None and name in instance_owner:  # one instance of a parallel job
+            target, single = outcomes[instance_owner[name]], name
+        if target is None:
             if outcome.when != When.NEVER:
                 check.error(
                     path,
@@ -255,7 +273,18 @@ def _resolve_dependencies(
                     pos,
                 )
             continue
-        names = [i.name for i in target.instances]
+        if target.when == When.NEVER:
+            # GitLab creates the pipeline (only `needs` are checked when it is created) and the
+            # job runs without that job's artifacts: worth a warning, not a refusal.
+            if outcome.when != When.NEVER:
+                check.warning(
+                    path,
+                    f"job {draft.name!r} depends on {name!r}, which its rules, only or except "
+                    "leave out of this pipeline: its artifacts will not be downloaded",
+                    pos,
+                )
+            continue
+        names = [single] if single else [i.name for i in target.instances]
         if stage_index[target.draft.stage] > stage_index[draft.stage]:
             check.error(
                 path,
@@ -294,8 +323,10 @@ def _specs(
             if outcome.when != When.NEVER
             else (None if outcome.needs is None else ())
         )
-        dependencies = _resolve_dependencies(check, outcome, outcomes, stage_index, needs)
-        variables = {**outcome.variables, **instance.variables}
+        dependencies = _resolve_dependencies(
+            check, outcome, outcomes, stage_index, needs, instance_owner
+        )
+        variables = {**outcome.variables, **instance.variables, **outcome.trigger}
         if instance.total:
             variables["CI_NODE_INDEX"] = str(instance.index)
             variables["CI_NODE_TOTAL"] = str(instance.total)

@@ -144,7 +144,9 @@ def read_artifacts(check: Checker, value: Any, path: str, pos: Position) -> Arti
             check.unknown_keys(report_map, REPORT_KEYS, f"{path}.reports", "artifacts:reports")
             for kind, files in report_map.items():
                 if kind in REPORT_KEYS and kind != "coverage_report":
-                    read = check.strings(files, f"{path}.reports.{kind}", report_map.where(kind))
+                    read = check.strings(  # GitLab: a string or a list of strings, no numbers
+                        files, f"{path}.reports.{kind}", report_map.where(kind), numbers=False
+                    )
                     reports[str(kind)] = read or ()
     optional = {
         key: check.string(mapping[key], f"{path}.{key}", mapping.where(key), numbers=True)
@@ -210,11 +212,11 @@ def _read_cache(check: Checker, value: Any, path: str, pos: Position) -> Cache |
         key_map = check.mapping(raw_key, f"{path}.key", mapping.where("key"))
         if key_map is not None:
             check.unknown_keys(key_map, ("files", "prefix"), f"{path}.key", "cache:key")
-            key_files = (
-                check.strings(key_map.get("files"), f"{path}.key.files", key_map.where("files"))
-                or ()
+            files = check.strings(  # GitLab's Entry::Files: an array, never a lone string
+                key_map.get("files"), f"{path}.key.files", key_map.where("files"), scalar_ok=False
             )
-            if not key_files:
+            key_files = files or ()
+            if files is not None and not key_files:
                 check.error(
                     f"{path}.key.files",
                     f"{path}.key.files should list one or two files",
@@ -263,7 +265,10 @@ def _read_cache(check: Checker, value: Any, path: str, pos: Position) -> Cache |
         key=key,
         key_files=key_files,
         key_prefix=prefix,
-        paths=check.strings(mapping.get("paths"), f"{path}.paths", mapping.where("paths")) or (),
+        paths=check.strings(  # GitLab's Entry::Paths: an array of strings
+            mapping.get("paths"), f"{path}.paths", mapping.where("paths"), scalar_ok=False
+        )
+        or (),
         untracked=flags.get("untracked", False),
         policy=policy,
         when=when,

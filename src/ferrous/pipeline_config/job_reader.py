@@ -39,7 +39,7 @@ from ferrous.pipeline_config.plan import (
 )
 from ferrous.pipeline_config.problems import MISSING_SCRIPT, Position
 from ferrous.pipeline_config.rules import OnlyExcept, Rule, read_only_except, read_rules
-from ferrous.pipeline_config.yaml_source import YMap
+from ferrous.pipeline_config.yaml_source import YMap, where
 
 JOB_WHEN = ("on_success", "on_failure", "always", "manual", "delayed", "never")
 ONE_WEEK = 604800
@@ -116,9 +116,17 @@ def _read_scripts(check: Checker, job: YMap, draft: JobDraft) -> None:
     for key in ("before_script", "script", "after_script"):
         if key in job and job[key] is not None:
             lines = check.script(*_at(job, draft.path, key))
+            if key == "script" and lines == ():  # GitLab: `script` can't be blank
+                check.error(
+                    f"{draft.path}.script",
+                    f"{draft.path}.script should not be empty",
+                    job.where(key),
+                )
             if lines is not None:
                 setattr(draft, key, lines)
     draft.is_trigger = "trigger" in job
+    if draft.is_trigger:
+        _check_trigger(check, job, draft)
     if "script" not in job and not draft.is_trigger and "run" not in job:
         check.error(
             f"{draft.path}.script",
@@ -127,6 +135,27 @@ def _read_scripts(check: Checker, job: YMap, draft: JobDraft) -> None:
             draft.pos,
             code=MISSING_SCRIPT,
         )
+
+
+def _check_trigger(check: Checker, job: YMap, draft: JobDraft) -> None:
+    """What GitLab's config validation checks of a trigger job, though we do not run it."""
+    for key in ("script", "run"):
+        if key in job:  # a job with a script is a Job entry, which has no `trigger` key
+            check.error(
+                f"{draft.path}.trigger",
+                f"job {draft.name!r}: trigger cannot be used together with {key}",
+                job.where_key("trigger"),
+            )
+    trigger = job["trigger"]
+    includes = trigger.get("include") if isinstance(trigger, dict) else None
+    for index, entry in enumerate(includes if isinstance(includes, list) else ()):
+        if isinstance(entry, dict) and "project" in entry and not entry.get("file"):
+            check.error(
+                f"{draft.path}.trigger.include[{index}]",
+                f"job {draft.name!r}: trigger:include[{index}] names project "
+                f"{entry['project']!r} but no file to fetch the config from",
+                where(includes, index),
+            )
 
 
 def _read_flow(check: Checker, job: YMap, draft: JobDraft) -> None:
@@ -158,7 +187,7 @@ def _read_flow(check: Checker, job: YMap, draft: JobDraft) -> None:
     if "dependencies" in job:
         draft.dependencies = check.strings(*_at(job, path, "dependencies"), scalar_ok=False)
         draft.dependencies_pos = job.where("dependencies")
-    if "rules" in job:
+    if job.get("rules") is not None:  # GitLab treats a key set to null as not set
         draft.rules = read_rules(check, *_at(job, path, "rules"))
         for key in ("only", "except"):
             if key in job:

@@ -62,6 +62,7 @@ class ConfigProblem:
             "line": self.line,
             "column": self.column,
             "path": self.path,
+            "code": self.code,
         }
 
 

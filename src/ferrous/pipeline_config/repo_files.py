@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import subprocess
 from pathlib import Path
 
 from ferrous.pipeline_config.globs import compile_glob
@@ -59,7 +60,13 @@ class RepoFiles:
             return None
 
     def paths(self) -> list[str]:
-        """Every file below the root (``.git`` aside) as a ``/`` path, in byte order like git."""
+        """Every file below the root (``.git`` aside) as a ``/`` path, in byte order like git.
+
+        In a git checkout, the files git sees (tracked, and untracked but not ignored): a
+        local ``node_modules`` or build folder is not part of the commit GitLab would look at.
+        """
+        if self._paths is None and (self.root / ".git").exists():
+            self._paths = self._git_paths()
         if self._paths is None:
             found: list[str] = []
             for folder, dirs, files in os.walk(self.root):
@@ -69,6 +76,22 @@ class RepoFiles:
                 found.extend(prefix + name for name in files)
             self._paths = sorted(found, key=lambda p: p.encode())
         return self._paths
+
+    def _git_paths(self) -> list[str] | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(self.root), "ls-files", "-z", "-co", "--exclude-standard"],
+                capture_output=True,
+                check=False,
+                timeout=30,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if done.returncode != 0:
+            return None
+        names = {name for name in done.stdout.decode(errors="replace").split("\0") if name}
+        present = [name for name in names if (self.root / name).is_file()]  # deleted, unstaged
+        return sorted(present, key=lambda p: p.encode())
 
     def wildcard(self, pattern: str) -> list[str]:
         """Files an ``include:local`` wildcard names, in the order GitLab includes them."""

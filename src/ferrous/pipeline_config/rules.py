@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ferrous.domain.statuses import When
@@ -20,6 +19,7 @@ from ferrous.pipeline_config.globs import any_match
 from ferrous.pipeline_config.job_fields import read_allow_failure, read_variables
 from ferrous.pipeline_config.plan import AllowFailure
 from ferrous.pipeline_config.problems import Position
+from ferrous.pipeline_config.repo_files import RepoFiles
 from ferrous.pipeline_config.variables import expand
 from ferrous.pipeline_config.yaml_source import YMap, where
 
@@ -63,9 +63,8 @@ class Rule:
 class Files:
     """What `changes` and `exists` look at, resolved once per trigger."""
 
-    repo_dir: Path | None
+    repo: RepoFiles | None
     context: TriggerContext
-    _listing: list[str] = field(default_factory=list)
 
     def changed(self, patterns: tuple[str, ...], variables: Mapping[str, str]) -> bool:
         if self.context.changed_files is None:
@@ -75,19 +74,9 @@ class Files:
 
     def exist(self, patterns: tuple[str, ...], variables: Mapping[str, str]) -> bool:
         expanded = [expand(p, variables) for p in patterns]
-        return any_match(expanded, self.listing())
-
-    def listing(self) -> list[str]:
         if self.context.existing_files is not None:
-            return list(self.context.existing_files)
-        if not self._listing and self.repo_dir is not None:
-            root = self.repo_dir
-            self._listing.extend(
-                p.relative_to(root).as_posix()
-                for p in root.rglob("*")
-                if ".git" not in p.relative_to(root).parts[:1] and p.is_file()
-            )
-        return self._listing
+            return any_match(expanded, self.context.existing_files)
+        return self.repo is not None and any(self.repo.exists(p) for p in expanded)
 
 
 def read_rules(
@@ -109,6 +98,12 @@ def read_rules(
 
 def _read_rule(check: Checker, rule: YMap, path: str, *, workflow: bool) -> Rule:
     check.unknown_keys(rule, WORKFLOW_RULE_KEYS if workflow else RULE_KEYS, path, "a rule")
+    if workflow and "auto_cancel" in rule:
+        check.warning(
+            f"{path}.auto_cancel",
+            "workflow:rules:auto_cancel is parsed but not applied yet",
+            rule.where_key("auto_cancel"),
+        )
     condition = None
     if "if" in rule:
         condition = check_expression(check, rule["if"], f"{path}.if", rule.where("if"))
@@ -161,6 +156,15 @@ def _read_paths(check: Checker, rule: YMap, key: str, path: str) -> tuple[str, .
             return None
         allowed = ("paths", "compare_to") if key == "changes" else ("paths", "project", "ref")
         check.unknown_keys(mapping, allowed, f"{path}.{key}", f"rules:{key}")
+        if mapping.get("compare_to") is not None and check.string(  # GitLab: a ref name
+            mapping["compare_to"], f"{path}.{key}.compare_to", mapping.where("compare_to")
+        ):
+            check.warning(
+                f"{path}.{key}.compare_to",
+                "rules:changes:compare_to is not applied yet: changes are those of the "
+                "trigger (the push's commits)",
+                mapping.where_key("compare_to"),
+            )
         if "project" in mapping:
             check.warning(
                 f"{path}.{key}.project",

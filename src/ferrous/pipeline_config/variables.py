@@ -58,7 +58,9 @@ def reference_cycles(variables: Mapping[str, str], raw: Collection[str] = ()) ->
 
     GitLab rejects a job whose variables contain one, so the linter reports these as errors.
     """
-    graph = _graph(variables, raw)
+    raw_names = frozenset(raw)
+    pending = {k: v for k, v in variables.items() if k not in raw_names and "$" in v}
+    graph = _graph(pending, raw_names)  # only values with references can be in a cycle
     cycles = [
         sorted(component)
         for component in _components(graph)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -500,3 +501,65 @@ def test_boolean_variables_become_strings_and_cache_policy_variable(tmp_path: Pa
     assert errors(result) == [
         "job 'b': cache policy '$POLICY' is 'sometimes', not one of pull, push, pull-push"
     ]
+
+
+def test_trigger_variables_beat_rules_and_matrix_variables(tmp_path: Path) -> None:
+    result = compile_text(
+        tmp_path,
+        """\
+        a:
+          script: x
+          rules: [{variables: {MODE: rule}}]
+        b:
+          script: x
+          parallel:
+            matrix:
+              - MODE: [matrix]
+        """,
+        TriggerContext(branch="main", variables={"MODE": "trigger"}),
+    )
+    assert {j.name: j.variables["MODE"] for j in result.plan.jobs} == {
+        "a": "trigger",
+        "b: [matrix]": "trigger",
+    }
+
+
+def test_circular_variables_are_an_error_but_self_reference_is_not(tmp_path: Path) -> None:
+    result = compile_text(
+        tmp_path,
+        "a:\n  script: x\n  variables: {A: $B, B: $A, C: $C}\n",
+    )
+    assert errors(result) == ["job 'a': circular variable reference: A -> B"]
+
+
+def test_config_path_and_namespace_variables(tmp_path: Path) -> None:
+    result = compile_text(
+        tmp_path,
+        "a:\n  script: x\n",
+        TriggerContext(branch="main", project_path="group/sub/app"),
+        name=".ferrous.yml",
+    )
+    variables = result.plan.job("a").variables
+    assert variables["CI_CONFIG_PATH"] == ".ferrous.yml"
+    assert variables["CI_PROJECT_NAMESPACE"] == "group/sub"
+    assert variables["CI_PROJECT_ROOT_NAMESPACE"] == "group"
+
+
+def test_rules_exists_sees_what_git_sees(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("ignored/\n")
+    (tmp_path / "ignored").mkdir()
+    (tmp_path / "ignored" / "x.txt").write_text("x")
+    (tmp_path / "kept.txt").write_text("x")
+    result = compile_text(
+        tmp_path,
+        """\
+        ignored:
+          script: x
+          rules: [{exists: ["ignored/*.txt"]}]
+        kept:
+          script: x
+          rules: [{exists: ["*.txt"]}]
+        """,
+    )
+    assert whens(result) == {"ignored": "never", "kept": "on_success"}
