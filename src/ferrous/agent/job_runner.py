@@ -1,0 +1,255 @@
+"""One job, from a fresh workspace to its final status, retries included.
+
+Each attempt is what one GitLab job run is: a fresh copy of the source, the artifacts of the
+jobs it depends on, its caches, ``before_script`` + ``script`` in one shell, ``after_script``
+in another (its failure never fails the job), then caches and artifacts saved according to
+their ``when``. A failed attempt that ``retry`` allows is followed by another one; the job's
+status, exit code and ``allow_failure`` verdict come from the last.
+
+What to unpack, and when the job may start, is decided by whoever schedules jobs (the local
+pipeline runner here, the server for agents): a job run only does what it is told.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from ferrous.agent.artifacts import LocalArtifactStore, matches_when, select_artifacts
+from ferrous.agent.cache import LocalCacheStore, restore_caches, save_caches
+from ferrous.agent.executor import Executor, Step, StepResult
+from ferrous.agent.job_env import job_variables, run_values
+from ferrous.agent.logs import JobOutput
+from ferrous.agent.workspace import SourceTree
+from ferrous.domain.errors import FerrousError
+from ferrous.domain.statuses import JobStatus
+from ferrous.pipeline_config.plan import JobSpec
+
+#: GitLab's default job timeout (the project setting) and after_script timeout.
+DEFAULT_TIMEOUT = 3600.0
+AFTER_SCRIPT_TIMEOUT = 300.0
+
+SCRIPT_FAILURE = "script_failure"
+TIMEOUT_FAILURE = "job_execution_timeout"
+SYSTEM_FAILURE = "runner_system_failure"
+
+
+class JobRequest(NamedTuple):
+    spec: JobSpec
+    key: str  # folder-safe name, unique in the run: workspace, log and artifact folders
+    artifacts_from: tuple[tuple[str, str], ...] = ()  # (job name, key), in unpack order
+    manual: bool = False  # played by a person (CI_JOB_MANUAL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSite:
+    """What every job of a run shares: the source, the stores, where to work, how to run."""
+
+    source: SourceTree
+    builds_dir: Path  # each job's workspace is a folder in here
+    artifacts: LocalArtifactStore
+    caches: LocalCacheStore
+    executor: Callable[[str], Executor]  # job key -> a fresh executor
+    keep_workspaces: bool = False
+    #: CI_JOB_ID of each attempt: unique in the run, as a retried GitLab job gets a new id.
+    next_job_id: Callable[[], int] = field(default_factory=lambda: itertools.count(1).__next__)
+
+
+class JobOutcome(NamedTuple):
+    status: JobStatus  # success, failed or canceled
+    exit_code: int | None
+    failure_reason: str | None
+    failure_allowed: bool
+    attempts: int
+
+
+class _Attempt(NamedTuple):
+    status: JobStatus
+    exit_code: int | None
+    reason: str | None
+
+
+class _Canceled(Exception):
+    pass
+
+
+class JobRun:
+    """Runs one job; ``cancel`` may be called from any thread while ``run`` is going."""
+
+    def __init__(self, request: JobRequest, site: JobSite, output: JobOutput) -> None:
+        self.request = request
+        self._site = site
+        self._out = output
+        self._lock = threading.Lock()
+        self._canceled = False
+        self._executor: Executor | None = None
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._canceled = True
+            executor = self._executor
+        if executor is not None:
+            executor.cancel()
+
+    def _check(self) -> None:
+        if self._canceled:
+            raise _Canceled
+
+    def run(self) -> JobOutcome:
+        spec = self.request.spec
+        attempt = 0
+        while True:
+            attempt += 1
+            result = self._attempt(attempt)
+            if result.status != JobStatus.FAILED or self._canceled:
+                break
+            reason = result.reason or SCRIPT_FAILURE
+            if not spec.retry.should_retry(attempt, reason, result.exit_code):
+                break
+            self._out.note(f"Retrying ({reason}): attempt {attempt + 1} of {spec.retry.max + 1}")
+        allowed = result.status == JobStatus.FAILED and spec.allow_failure.permits(result.exit_code)
+        if allowed:
+            self._out.note("Job failed, but allow_failure permits it")
+        return JobOutcome(result.status, result.exit_code, result.reason, allowed, attempt)
+
+    @property
+    def workspace(self) -> Path:
+        return self._site.builds_dir / self.request.key
+
+    def discard_workspace(self) -> None:
+        """Remove the last attempt's workspace, unless the site keeps them.
+
+        Separate from ``run`` so that a scheduler can report the job's result (and start the
+        next job) first: removing a big tree takes a while.
+        """
+        if not self._site.keep_workspaces:
+            shutil.rmtree(self.workspace, ignore_errors=True)
+
+    def _attempt(self, number: int) -> _Attempt:
+        spec = self.request.spec
+        workspace = self.workspace
+        if number > 1:  # a retry starts afresh, as a new GitLab job would
+            shutil.rmtree(workspace, ignore_errors=True)
+        try:
+            self._check()
+            if number > 1 or spec.retry.max:
+                self._out.note(f"Attempt {number} of {spec.retry.max + 1}")
+            return self._run_in(workspace)
+        except _Canceled:
+            self._out.note("ERROR: Job canceled")
+            return _Attempt(JobStatus.CANCELED, None, None)
+        except (OSError, FerrousError) as exc:
+            self._out.note(f"ERROR: Job failed (system failure): {exc}")
+            return _Attempt(JobStatus.FAILED, None, SYSTEM_FAILURE)
+
+    def _run_in(self, workspace: Path) -> _Attempt:
+        spec, site, out = self.request.spec, self._site, self._out
+        timeout = float(spec.timeout) if spec.timeout else DEFAULT_TIMEOUT
+        per_run = run_values(
+            spec,
+            job_id=site.next_job_id(),
+            project_dir=workspace,
+            builds_dir=site.builds_dir,
+            timeout=timeout,
+            manual=self.request.manual,
+        )
+        variables = job_variables(spec, per_run)
+        if variables.get("GIT_STRATEGY") == "none":
+            out.note("Skipping the source: GIT_STRATEGY is none")
+            workspace.mkdir(parents=True, exist_ok=True)
+        else:
+            out.note(f"Getting source from {site.source.root} ({len(site.source.files)} files)")
+            site.source.copy_to(workspace)
+        for name, key in self.request.artifacts_from:
+            self._check()
+            count = site.artifacts.unpack(key, workspace)
+            if count is not None:
+                out.note(f"Downloading artifacts for {name} ({count} files)")
+        restore_caches(spec.cache, site.caches, workspace, variables, out.note)
+        self._check()
+        executor = site.executor(self.request.key)
+        with self._lock:
+            self._executor = executor
+        if executor.name == "shell" and (spec.image or spec.services):
+            out.note("WARNING: the shell executor runs on this machine: image/services ignored")
+        try:
+            executor.prepare(workspace)
+            self._check()
+            script = executor.run(
+                Step(
+                    name="script",
+                    commands=spec.before_script + spec.script,
+                    variables=variables,
+                    timeout=timeout,
+                ),
+                out,
+            )
+            out.end_line()
+            if script.canceled:
+                raise _Canceled
+            self._after_script(executor, variables, script)
+        finally:
+            executor.cleanup()
+        return self._finish(workspace, variables, script, timeout)
+
+    def _after_script(
+        self, executor: Executor, variables: dict[str, str], script: StepResult
+    ) -> None:
+        if not self.request.spec.after_script:
+            return
+        self._out.note("Running after_script")
+        status = "success" if script.ok else "failed"
+        after = executor.run(
+            Step(
+                name="after_script",
+                commands=self.request.spec.after_script,
+                variables={**variables, "CI_JOB_STATUS": status},
+                timeout=AFTER_SCRIPT_TIMEOUT,
+            ),
+            self._out,
+        )
+        self._out.end_line()
+        if after.canceled:
+            raise _Canceled
+        if not after.ok:
+            code = "timed out" if after.timed_out else f"exit code {after.exit_code}"
+            self._out.note(f"WARNING: after_script failed ({code}), ignored")
+
+    def _finish(
+        self, workspace: Path, variables: dict[str, str], script: StepResult, timeout: float
+    ) -> _Attempt:
+        spec, site, out = self.request.spec, self._site, self._out
+        succeeded = script.ok
+
+        def untracked() -> list[str]:
+            return site.source.untracked(workspace)
+
+        save_caches(
+            spec.cache,
+            site.caches,
+            workspace,
+            variables,
+            succeeded=succeeded,
+            untracked=untracked,
+            note=out.note,
+        )
+        if spec.artifacts is not None and matches_when(spec.artifacts.when, succeeded):
+            out.note("Uploading artifacts...")
+            selection = select_artifacts(spec.artifacts, workspace, variables, untracked)
+            for warning in selection.warnings:
+                out.note(f"WARNING: {warning}")
+            site.artifacts.save(self.request.key, workspace, selection.files)
+            out.note(f"Uploaded {len(selection.files)} artifact files")
+        if succeeded:
+            out.note("Job succeeded")
+            return _Attempt(JobStatus.SUCCESS, 0, None)
+        if script.timed_out:
+            out.note(f"ERROR: Job failed: execution took longer than {timeout:g} seconds")
+            return _Attempt(JobStatus.FAILED, None, TIMEOUT_FAILURE)
+        out.note(f"ERROR: Job failed: exit code {script.exit_code}")
+        return _Attempt(JobStatus.FAILED, script.exit_code, SCRIPT_FAILURE)
