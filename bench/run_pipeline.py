@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bytecode import bytecode_env
+
 ROOT = Path(__file__).resolve().parent.parent
 FERROUS = [sys.executable, "-m", "ferrous"]
 
@@ -44,18 +46,6 @@ BIG_LOG = (
     # pipefail (as on GitLab) would fail the job when `yes` gets SIGPIPE: hence `|| true`.
     f'    - yes "some log line of moderate length 0123456789" | head -c {LOG_BYTES} || true\n'
 )
-
-
-def _env(pycache: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PYTHONPYCACHEPREFIX", None)
-    if pycache is not None:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["NO_COLOR"] = "1"
-    return env
 
 
 def _run_once(
@@ -96,12 +86,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ferrous-bench-pyc-") as pyc:
         out_dir = Path(pyc)
-        env = _env(Path(pyc) / "pycache")
+        env = bytecode_env(Path(pyc) / "pycache")
         startup = measure("", args.runs, env, out_dir, (sys.executable, "-c", "pass"))
         floor = measure(NO_PIPELINE, args.runs, env, out_dir)
         trivial = measure(TRIVIAL, args.runs, env, out_dir)
         big_log = measure(BIG_LOG, args.runs, env, out_dir)
-        cold = _run_once(TRIVIAL, _env(None), out_dir)
+        cold = _run_once(TRIVIAL, bytecode_env(None), out_dir)
     result = {
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
