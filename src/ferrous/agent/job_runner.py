@@ -15,16 +15,15 @@ from __future__ import annotations
 import itertools
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from ferrous.agent.artifacts import LocalArtifactStore, matches_when, select_artifacts
 from ferrous.agent.cache import LocalCacheStore, restore_caches, save_caches
 from ferrous.agent.executor import Executor, Step, StepResult
 from ferrous.agent.job_env import job_variables, run_values
-from ferrous.agent.logs import JobOutput
 from ferrous.agent.workspace import SourceTree
 from ferrous.domain.errors import FerrousError
 from ferrous.domain.statuses import JobStatus
@@ -39,18 +38,50 @@ TIMEOUT_FAILURE = "job_execution_timeout"
 SYSTEM_FAILURE = "runner_system_failure"
 
 
+class JobLog(Protocol):
+    """Where a job's output goes: ``logs.JobOutput`` locally, a log shipper on an agent.
+
+    ``write`` takes the scripts' raw bytes (the ``OutputSink`` of the executor), ``note`` a
+    message of the runner on its own line, ``end_line`` finishes an unterminated last line.
+    A job run calls them from its own thread; ``close`` is the caller's, after ``run``.
+    """
+
+    def write(self, data: bytes) -> None: ...
+
+    def end_line(self) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SourceFetcher(Protocol):
+    """A source the job fetches itself (an agent's commit checkout), not a scanned folder.
+
+    ``fetch`` fills the empty workspace, telling what it does through ``note``; it raises
+    ``OSError`` or a ``FerrousError`` when it cannot (a system failure of the job).
+    """
+
+    def fetch(self, workspace: Path, note: Callable[[str], None]) -> None: ...
+
+    def untracked(self, workspace: Path) -> list[str]: ...
+
+
 class JobRequest(NamedTuple):
     spec: JobSpec
     key: str  # folder-safe name, unique in the run: workspace, log and artifact folders
     artifacts_from: tuple[tuple[str, str], ...] = ()  # (job name, key), in unpack order
     manual: bool = False  # played by a person (CI_JOB_MANUAL)
+    #: Per-run values the scheduler decided (the server's CI_JOB_ID, ...): they win over
+    #: the ones the job run computes, and are taken verbatim.
+    variables: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobSite:
     """What every job of a run shares: the source, the stores, where to work, how to run."""
 
-    source: SourceTree
+    source: SourceTree | SourceFetcher
     builds_dir: Path  # each job's workspace is a folder in here
     artifacts: LocalArtifactStore
     caches: LocalCacheStore
@@ -81,7 +112,7 @@ class _Canceled(Exception):
 class JobRun:
     """Runs one job; ``cancel`` may be called from any thread while ``run`` is going."""
 
-    def __init__(self, request: JobRequest, site: JobSite, output: JobOutput) -> None:
+    def __init__(self, request: JobRequest, site: JobSite, output: JobLog) -> None:
         self.request = request
         self._site = site
         self._out = output
@@ -158,13 +189,16 @@ class JobRun:
             timeout=timeout,
             manual=self.request.manual,
         )
+        per_run.update(self.request.variables)
         variables = job_variables(spec, per_run)
         if variables.get("GIT_STRATEGY") == "none":
             out.note("Skipping the source: GIT_STRATEGY is none")
             workspace.mkdir(parents=True, exist_ok=True)
-        else:
+        elif isinstance(site.source, SourceTree):
             out.note(f"Getting source from {site.source.root} ({len(site.source.files)} files)")
             site.source.copy_to(workspace)
+        else:
+            site.source.fetch(workspace, out.note)
         for name, key in self.request.artifacts_from:
             self._check()
             count = site.artifacts.unpack(key, workspace)

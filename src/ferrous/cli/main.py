@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ferrous.cli import lint, run
+from ferrous.cli import lint, remote, run, serve
 
 app = typer.Typer(
     name="ferrous",
@@ -15,6 +15,16 @@ app = typer.Typer(
 )
 app.command("lint", help=lint.HELP)(lint.lint_command)
 app.command("run", help=run.HELP)(run.run_command)
+app.command("serve", help=serve.HELP)(serve.serve_command)
+app.add_typer(remote.projects_app, name="project")
+app.command("trigger", help="Start a build of a project; --wait follows it.")(
+    remote.trigger_command
+)
+app.command("builds", help="List builds, newest first.")(remote.builds_command)
+app.command("logs", help="Print a job's log; -f follows it live.")(remote.logs_command)
+app.command("cancel", help="Cancel a build.")(remote.cancel_command)
+app.command("retry", help="Retry a build's failed jobs, or one job.")(remote.retry_command)
+app.command("play", help="Start a manual job.")(remote.play_command)
 
 
 def main() -> None:

@@ -1,0 +1,53 @@
+"""The app factory: the REST API under ``/api/v1``, its docs, and ``/healthz``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from ferrous import __version__
+from ferrous.api import errors
+from ferrous.api.agent_auth import AgentAuthenticator
+from ferrous.api.middleware import RequestIdMiddleware
+from ferrous.api.openapi import finish_openapi
+from ferrous.api.routers import agent_protocol, agents, builds, jobs, meta, pipelines, projects
+from ferrous.api.services import ApiServices
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """\
+The REST API of Ferrous CI. Errors are `application/problem+json` (RFC 9457) with a
+`request_id`; send `X-Request-ID` to choose it. Timestamps are ISO 8601 in UTC. Lists answer
+`{"items": [...]}`; build listings page with `next_cursor`. Each operation's `x-permission`
+names the permission it needs.
+"""
+
+
+class FerrousApi(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            finish_openapi(self, super().openapi())
+        return super().openapi()  # cached now
+
+
+def create_app(services: ApiServices) -> FastAPI:
+    """The ASGI app; all state it needs comes in ``services`` (see ``api.services``)."""
+    app = FerrousApi(
+        title="Ferrous CI",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,  # served by the meta router, which declares their permission
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    app.state.agent_authenticator = AgentAuthenticator(
+        services.agent_by_token_hash, services.agent_token_cache_seconds
+    )
+    errors.install(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    for module in (builds, jobs, agent_protocol, projects, pipelines, agents):  # hot first
+        app.include_router(module.build_router(services), prefix=API_PREFIX)
+    app.include_router(meta.build_router(app))
+    return app

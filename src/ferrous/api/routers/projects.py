@@ -1,0 +1,61 @@
+"""Projects: a repository Ferrous CI builds, with a default pipeline."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ferrous.api.permissions import require
+from ferrous.api.schemas.common import problems
+from ferrous.api.schemas.projects import ProjectCreate, ProjectDetail, ProjectList, ProjectOut
+from ferrous.api.services import ApiServices
+from ferrous.application.commands import CreateProject
+from ferrous.application.queries import Queries
+
+DEFAULT_PIPELINE = "default"
+
+
+async def project_detail(queries: Queries, id_or_name: str) -> ProjectDetail:
+    project = await queries.get_project(id_or_name)
+    pipelines = await queries.list_pipelines(project.id)
+    default = next((p.id for p in pipelines if p.name == DEFAULT_PIPELINE), None)
+    return ProjectDetail.model_validate(
+        {**ProjectOut.model_validate(project).model_dump(), "default_pipeline_id": default}
+    )
+
+
+def build_router(services: ApiServices) -> APIRouter:
+    router = APIRouter(tags=["projects"])
+    bus, queries = services.bus, services.queries
+
+    @router.post(
+        "/projects",
+        status_code=201,
+        dependencies=[require("projects:write")],
+        responses=problems(409, 422),
+    )
+    async def create_project(body: ProjectCreate, response: Response) -> ProjectDetail:
+        """Register a repository; it gets a pipeline named `default` (`.ferrous.yml`)."""
+        project = await bus.handle(
+            CreateProject(
+                name=body.name, repo_url=body.repo_url, default_branch=body.default_branch
+            )
+        )
+        response.headers["Location"] = f"/api/v1/projects/{project.id}"
+        return await project_detail(queries, project.id)
+
+    @router.get("/projects", dependencies=[require("projects:read")])
+    async def list_projects() -> ProjectList:
+        return ProjectList(
+            items=[ProjectOut.model_validate(p) for p in await queries.list_projects()]
+        )
+
+    @router.get(
+        "/projects/{project}",
+        dependencies=[require("projects:read")],
+        responses=problems(404),
+    )
+    async def get_project(project: str) -> ProjectDetail:
+        """`project` is the project's id or its name."""
+        return await project_detail(queries, project)
+
+    return router

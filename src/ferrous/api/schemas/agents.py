@@ -1,0 +1,84 @@
+"""Agents as people see them, and the agent protocol's messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ferrous.api.schemas.common import ApiModel, UtcDatetime
+
+
+class AgentOut(ApiModel):
+    id: str
+    name: str
+    labels: list[str]
+    capacity: int
+    platform: dict[str, Any]
+    status: str
+    embedded: bool
+    created_at: UtcDatetime
+    last_seen_at: UtcDatetime
+    running_jobs: int
+
+
+class AgentList(BaseModel):
+    items: list[AgentOut]
+
+
+class AgentRegistration(BaseModel):
+    token: str = Field(description="The server's agent registration token.", min_length=1)
+    name: str = Field(min_length=1, max_length=200, examples=["builder-01"])
+    labels: list[str] = Field(default_factory=list, examples=[["linux", "docker"]])
+    capacity: int = Field(1, ge=1, le=1000, description="Jobs it runs at once.")
+    platform: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"os": "linux", "arch": "x86_64", "version": "0.1.0"}]
+    )
+
+
+class AgentCredentials(BaseModel):
+    agent_id: str
+    token: str = Field(description="Shown once: send it as `Authorization: Bearer <token>`.")
+
+
+class ClaimedJob(BaseModel):
+    """Everything an agent needs to run one attempt of a job."""
+
+    model_config = {"extra": "allow"}
+
+    job_id: str
+    build_id: str
+    attempt: int
+    name: str
+    repo_url: str
+    sha: str
+    ref: str
+    spec: dict[str, Any]
+    variables: dict[str, str]
+    timeout: int | None
+    dependencies: list[dict[str, str]]
+
+
+class HeartbeatIn(BaseModel):
+    running: list[str] = Field(default_factory=list, description="Ids of the jobs it runs.")
+
+
+class HeartbeatOut(BaseModel):
+    cancel: list[str] = Field(description="Ids of the jobs it must stop.")
+
+
+class LogAppended(BaseModel):
+    size: int = Field(description="The log's length after the chunk, in bytes.")
+
+
+class JobResult(BaseModel):
+    attempt: int = Field(ge=1)
+    exit_code: int | None = Field(description="null when the script could not run.")
+    failure_reason: str | None = Field(
+        None, max_length=200, examples=["script_failure", "runner_system_failure"]
+    )
+
+
+class JobResultAccepted(BaseModel):
+    job_id: str
+    status: str = Field(description="The job's status after the report (it may be retried).")

@@ -1,0 +1,97 @@
+"""What the HTTP API needs from the rest of the server, as one small dataclass of ports.
+
+The server wiring (``ferrous serve``) builds an ``ApiServices`` from the message bus, the
+read-side queries, the log store and the broker; tests build one from fakes. The API holds no
+other state: each call here opens and closes its own connection, so a long-poll or a live-log
+stream holds no database connection while it waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ferrous.application.commands import Command
+from ferrous.application.queries import Queries
+
+
+class CommandBus(Protocol):
+    """``ferrous.application.messagebus.MessageBus`` satisfies this."""
+
+    async def handle(self, command: Command) -> Any: ...
+
+
+class LogReader(Protocol):
+    """Reads a job's log bytes (``application.ports.LogStore`` satisfies this)."""
+
+    async def read(self, job_id: str, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes ``[start, end)`` of the log (to its end when ``end`` is None)."""
+        ...
+
+    async def size(self, job_id: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogSignal:
+    """Something happened to a job's log: bytes were appended, or the job finished.
+
+    It carries no bytes: the stream reads them from the ``LogReader`` (the source of truth),
+    so a lost or repeated signal never corrupts what a viewer sees.
+    """
+
+    finished: bool = False  # the job reached a final status (success, failed, ...)
+
+
+class LogSubscription(Protocol):
+    """An active subscription; an async generator object satisfies this."""
+
+    def __aiter__(self) -> AsyncIterator[LogSignal]: ...
+
+    async def __anext__(self) -> LogSignal: ...
+
+    async def aclose(self) -> None: ...
+
+
+class LogFeed(Protocol):
+    async def subscribe(self, job_id: str) -> LogSubscription:
+        """Start listening to a job's log; the stream calls ``aclose`` when its viewer leaves.
+
+        Signals are wake-ups and may be coalesced. A signal that finds no new bytes makes
+        the stream re-read the job's status, so a feed that may lose signals (a broker, or
+        a subscription that only starts listening on its first ``__anext__``) should also
+        yield a plain ``LogSignal()`` after a few seconds of silence: then nothing is ever
+        later than that. ``LogSignal(finished=True)`` ends a stream at once.
+        """
+        ...
+
+
+class ClaimWaiter(Protocol):
+    async def wait(self, timeout: float) -> None:
+        """Return when new jobs may be claimable, or after ``timeout`` seconds.
+
+        The claim long-poll starts this coroutine *before* it tries to claim, then awaits
+        it only if nothing was claimable; so the waiter must be listening from its first
+        step (register the waiter before the first ``await``), or a wake-up that arrives
+        during the claim is lost until the timeout.
+        """
+        ...
+
+
+#: ``token_hash`` (``register_agent.hash_token``) -> the id of the agent holding that token,
+#: or None (NotFound is also accepted). Called at most every few seconds per agent: the API
+#: caches positive answers briefly.
+AgentLookup = Callable[[str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiServices:
+    bus: CommandBus
+    queries: Queries  # must read the primary: writes are answered by reading back
+    logs_reader: LogReader
+    log_events: LogFeed
+    claim_waiter: ClaimWaiter
+    agent_by_token_hash: AgentLookup
+    agent_registration_token: str  # empty: agent registration is refused
+    claim_timeout: float = 25.0
+    agent_token_cache_seconds: float = 10.0

@@ -1,0 +1,63 @@
+"""Builds the API's ports from a bootstrapped server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from ferrous.api.services import ApiServices, LogSignal, LogSubscription
+from ferrous.application.bootstrap import Server
+from ferrous.application.signals import JobSignals
+
+#: How often a live-log stream re-checks the store without a wake-up (a lost broker message
+#: delays a viewer at most this long).
+LOG_SILENCE = 5.0
+
+
+class _LogReader:
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    async def read(self, job_id: str, start: int = 0, end: int | None = None) -> bytes:
+        return await self._server.read_log(job_id, start, end)
+
+    async def size(self, job_id: str) -> int:
+        return await self._server.log_size(job_id)
+
+
+class _LogFeed:
+    def __init__(self, signals: JobSignals) -> None:
+        self._signals = signals
+
+    async def subscribe(self, job_id: str) -> LogSubscription:
+        watch = self._signals.watch_log(job_id)
+
+        async def signals() -> AsyncGenerator[LogSignal]:
+            try:
+                while True:
+                    await watch.wait(LOG_SILENCE)
+                    yield LogSignal()
+            finally:
+                watch.close()
+
+        return signals()
+
+
+class _ClaimWaiter:
+    def __init__(self, signals: JobSignals) -> None:
+        self._signals = signals
+
+    async def wait(self, timeout: float) -> None:
+        await self._signals.jobs_available.wait(timeout)
+
+
+def api_services(server: Server) -> ApiServices:
+    return ApiServices(
+        bus=server.bus,
+        queries=server.queries,
+        logs_reader=_LogReader(server),
+        log_events=_LogFeed(server.signals),
+        claim_waiter=_ClaimWaiter(server.signals),
+        agent_by_token_hash=server.agent_by_token_hash,
+        agent_registration_token=server.registration_token,
+        claim_timeout=server.settings.claim_timeout,
+    )

@@ -1,0 +1,164 @@
+"""The composition root: the one place that picks concrete adapters from the settings.
+
+Everything else receives its collaborators; nothing reaches for a global. ``bootstrap``
+returns a ``Server`` with the bus, the read side, the signals and the background loops, which
+the ``serve`` command (or a test) starts and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ferrous.application.background import run_housekeeping, run_outbox_relay
+from ferrous.application.commands import AppendLog
+from ferrous.application.dependencies import Dependencies, SystemClock
+from ferrous.application.messagebus import MessageBus
+from ferrous.application.ports import Broker
+from ferrous.application.queries import Queries
+from ferrous.application.signals import Flag, JobSignals
+from ferrous.domain.errors import ConfigInvalid, NotFound
+from ferrous.domain.events import Event, JobCompleted, JobQueued
+from ferrous.infrastructure.broker.memory import InMemoryBroker
+from ferrous.infrastructure.git.source_repository import GitSourceRepository
+from ferrous.infrastructure.settings import Settings, registration_token
+from ferrous.infrastructure.sql.engine import create_engine
+from ferrous.infrastructure.sql.migrate import migrate
+from ferrous.infrastructure.sql.outbox import OutboxMessage, relay_outbox
+from ferrous.infrastructure.sql.queries import SqlQueries
+from ferrous.infrastructure.sql.unit_of_work import SqlUnitOfWork
+
+log = structlog.get_logger(__name__)
+
+EVENTS_TOPIC = "events"
+LOGS_TOPIC = "logs"
+
+
+@dataclass(slots=True)
+class Server:
+    settings: Settings
+    engine: AsyncEngine
+    bus: MessageBus
+    queries: Queries
+    broker: Broker
+    signals: JobSignals
+    registration_token: str
+    relay_nudge: Flag = field(default_factory=Flag)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def agent_by_token_hash(self, token_hash: str) -> str | None:
+        try:
+            async with SqlUnitOfWork(self.engine) as uow:
+                return (await uow.agents.get_by_token_hash(token_hash)).id
+        except NotFound:
+            return None
+
+    async def read_log(self, job_id: str, start: int = 0, end: int | None = None) -> bytes:
+        async with SqlUnitOfWork(self.engine) as uow:
+            return await uow.logs.read(job_id, start, end)
+
+    async def log_size(self, job_id: str) -> int:
+        async with SqlUnitOfWork(self.engine) as uow:
+            return await uow.logs.size(job_id)
+
+    async def relay_batch(self, limit: int) -> int:
+        async def publish(message: OutboxMessage) -> None:
+            await self.broker.publish(EVENTS_TOPIC, message.as_message())
+
+        return await relay_outbox(self.engine, publish, limit)
+
+    def start(self) -> None:
+        """Start the background loops (call from a running event loop)."""
+        self.tasks = [
+            asyncio.create_task(run_outbox_relay(self.relay_batch, self.relay_nudge)),
+            asyncio.create_task(
+                run_housekeeping(self.bus, self.settings.lease_timeout), name="housekeeping"
+            ),
+            asyncio.create_task(self._listen_events(), name="listen_events"),
+            asyncio.create_task(self._listen_logs(), name="listen_logs"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.broker.close()
+        await self.engine.dispose()
+
+    async def _listen_events(self) -> None:
+        """Events committed by any server (this one included) wake our waiters."""
+        async for message in _resilient(self.broker, EVENTS_TOPIC):
+            name = message.get("name")
+            if name == "JobQueued":
+                self.signals.jobs_available.set()
+            elif name == "JobCompleted":
+                self.signals.log_grew(str(message.get("payload", {}).get("job_id")))
+
+    async def _listen_logs(self) -> None:
+        async for message in _resilient(self.broker, LOGS_TOPIC):
+            self.signals.log_grew(str(message.get("job_id")))
+
+
+async def _resilient(broker: Broker, topic: str) -> AsyncIterator[dict[str, Any]]:
+    while True:
+        try:
+            async for message in broker.subscribe(topic):
+                yield message
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("broker_subscription_failed", topic=topic)
+            await asyncio.sleep(2.0)
+
+
+def _broker(url: str) -> Broker:
+    if url.startswith("memory:"):
+        return InMemoryBroker()
+    raise ConfigInvalid(f"unsupported broker URL {url!r}: use memory://")
+
+
+async def bootstrap(settings: Settings) -> Server:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    await migrate(engine)
+    broker = _broker(settings.broker_url)
+    signals = JobSignals()
+    deps = Dependencies(
+        clock=SystemClock(),
+        sources=GitSourceRepository(settings.data_dir / "trees"),
+        lease_timeout=timedelta(seconds=settings.lease_timeout),
+        server_url=settings.url,
+    )
+    bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
+    server = Server(
+        settings=settings,
+        engine=engine,
+        bus=bus,
+        queries=SqlQueries(engine),
+        broker=broker,
+        signals=signals,
+        registration_token=registration_token(settings),
+    )
+    bus.on_events_committed(server.relay_nudge.set)
+
+    async def wake_claims(event: Event) -> None:
+        signals.jobs_available.set()
+
+    async def job_finished(event: Event) -> None:
+        if isinstance(event, JobCompleted):
+            signals.log_grew(event.job_id)
+
+    async def log_appended(command: AppendLog, size: int) -> None:
+        signals.log_grew(command.job_id)
+        await broker.publish(LOGS_TOPIC, {"job_id": command.job_id, "size": size})
+
+    bus.subscribe(JobQueued, wake_claims)
+    bus.subscribe(JobCompleted, job_finished)
+    bus.after(AppendLog, log_appended)
+    return server

@@ -1,0 +1,22 @@
+"""What use cases get besides their unit of work: a clock, the git sources, the limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ferrous.application.ports import Clock, SourceRepository
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dependencies:
+    clock: Clock
+    sources: SourceRepository
+    lease_timeout: timedelta = timedelta(seconds=60)
+    server_url: str = "http://127.0.0.1:8000"
+    max_log_bytes: int = 100 * 1024 * 1024  # per job; the rest is cut with a note

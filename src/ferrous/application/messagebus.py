@@ -1,0 +1,121 @@
+"""The message bus: one way in for every command, and in-process dispatch of the events.
+
+A command runs its use case in a fresh unit of work; when another transaction changed the
+same aggregate first (``StaleState``), the whole use case runs again on fresh state, which is
+safe because nothing was committed. After commit, the events are handed to in-process
+handlers (waking waiting claims, live views). Other servers learn them from the outbox relay
+through the broker, so a handler here must never be the only way something happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from ferrous.application import commands as c
+from ferrous.application.dependencies import Dependencies
+from ferrous.application.ports import StaleState, UnitOfWork
+from ferrous.application.use_cases.claim_job import claim_job
+from ferrous.application.use_cases.complete_job import complete_job
+from ferrous.application.use_cases.control_build import (
+    cancel_build,
+    play_job,
+    retry_build,
+    retry_job,
+)
+from ferrous.application.use_cases.create_project import create_project
+from ferrous.application.use_cases.housekeeping import reap_leases, start_due_jobs
+from ferrous.application.use_cases.manage_pipeline import (
+    create_pipeline,
+    disable_pipeline,
+    enable_pipeline,
+)
+from ferrous.application.use_cases.register_agent import register_agent
+from ferrous.application.use_cases.report_progress import append_log, heartbeat
+from ferrous.application.use_cases.trigger_build import trigger_build
+from ferrous.domain.events import Event
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Any, UnitOfWork, Dependencies], Awaitable[Any]]
+EventHandler = Callable[[Event], Awaitable[None]]
+AfterHook = Callable[[Any, Any], Awaitable[None]]  # (command, result), after commit
+
+COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
+    c.CreateProject: create_project,
+    c.CreatePipeline: create_pipeline,
+    c.EnablePipeline: enable_pipeline,
+    c.DisablePipeline: disable_pipeline,
+    c.TriggerBuild: trigger_build,
+    c.CancelBuild: cancel_build,
+    c.RetryBuild: retry_build,
+    c.RetryJob: retry_job,
+    c.PlayJob: play_job,
+    c.RegisterAgent: register_agent,
+    c.ClaimJob: claim_job,
+    c.Heartbeat: heartbeat,
+    c.AppendLog: append_log,
+    c.CompleteJob: complete_job,
+    c.ReapLeases: reap_leases,
+    c.StartDueJobs: start_due_jobs,
+}
+
+MAX_ATTEMPTS = 8
+
+
+class MessageBus:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        deps: Dependencies,
+        event_handlers: dict[type[Event], list[EventHandler]] | None = None,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.deps = deps
+        self.event_handlers = event_handlers or {}
+        self.after_hooks: dict[type[c.Command], list[AfterHook]] = {}
+        self.committed_hooks: list[Callable[[], None]] = []
+
+    def after(self, command_type: type[c.Command], hook: AfterHook) -> None:
+        """Run ``hook(command, result)`` after each successful command of that type."""
+        self.after_hooks.setdefault(command_type, []).append(hook)
+
+    def on_events_committed(self, hook: Callable[[], None]) -> None:
+        """Called after any command that committed events (the outbox relay's nudge)."""
+        self.committed_hooks.append(hook)
+
+    def subscribe(self, event_type: type[Event], handler: EventHandler) -> None:
+        self.event_handlers.setdefault(event_type, []).append(handler)
+
+    async def handle(self, command: c.Command) -> Any:
+        handler = COMMAND_HANDLERS[type(command)]
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self.uow_factory() as uow:
+                    result = await handler(command, uow, self.deps)
+                    events = uow.committed_events()
+                break
+            except StaleState:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.debug("command_retried_stale", command=type(command).__name__)
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+        if events:
+            for nudge in self.committed_hooks:
+                nudge()
+        for event in events:
+            await self.dispatch(event)
+        for hook in self.after_hooks.get(type(command), ()):
+            await hook(command, result)
+        return result
+
+    async def dispatch(self, event: Event) -> None:
+        for handler in self.event_handlers.get(type(event), ()):
+            try:
+                await handler(event)
+            except Exception:  # a failing listener must not undo a committed command
+                log.exception("event_handler_failed", event=event.kind)

@@ -1,0 +1,218 @@
+"""The ports: what use cases need from the outside world, as Protocols named by role.
+
+Adapters live in ``ferrous.infrastructure`` (SQL, brokers, git) and are chosen in
+``application.bootstrap``; tests use the in-memory ones. Every method is async because the
+production adapters do I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from ferrous.domain.agent import Agent
+from ferrous.domain.build import Build
+from ferrous.domain.events import Event
+from ferrous.domain.project import Pipeline, Project
+
+
+class ProjectRepository(Protocol):
+    async def add(self, project: Project) -> None: ...
+
+    async def get(self, project_id: str) -> Project:
+        """Raises NotFound."""
+        ...
+
+    async def get_by_name(self, name: str) -> Project:
+        """Raises NotFound."""
+        ...
+
+
+class PipelineRepository(Protocol):
+    async def add(self, pipeline: Pipeline) -> None: ...
+
+    async def get(self, pipeline_id: str) -> Pipeline: ...
+
+    async def get_by_name(self, project_id: str, name: str) -> Pipeline: ...
+
+    async def list_for_project(self, project_id: str) -> list[Pipeline]: ...
+
+    async def save(self, pipeline: Pipeline) -> None: ...
+
+    async def allocate_number(self, pipeline_id: str) -> int:
+        """The next build number of the pipeline, atomically (1, 2, 3, ...)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    build_id: str
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobLease:
+    build_id: str
+    agent_id: str | None
+    status: str
+    attempt: int
+
+
+class BuildRepository(Protocol):
+    async def add(self, build: Build) -> None: ...
+
+    async def get(self, build_id: str) -> Build:
+        """The whole aggregate with its jobs and their attempt history. Raises NotFound."""
+        ...
+
+    async def save(self, build: Build) -> None:
+        """Store the changed aggregate if nobody else did since it was read.
+
+        Optimistic concurrency: the stored version must equal ``build.version``, else
+        ``StaleState`` is raised (the bus retries the command); on success the version is
+        incremented in the store and on the object.
+        """
+        ...
+
+    async def build_of_job(self, job_id: str) -> str:
+        """The id of the build a job belongs to. Raises NotFound."""
+        ...
+
+    async def job_lease(self, job_id: str) -> JobLease:
+        """Who runs a job now, read without loading the build (log appends ask per chunk)."""
+        ...
+
+    async def claimable(self, labels: frozenset[str], limit: int) -> list[JobRef]:
+        """Oldest pending jobs whose tags are all among ``labels``, oldest first.
+
+        On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED`` for the transaction, so
+        concurrent claims on several servers take different jobs.
+        """
+        ...
+
+    async def running_on(self, agent_id: str) -> list[JobRef]: ...
+
+    async def with_due_jobs(self, now: datetime) -> list[str]:
+        """Ids of builds that have a `when: delayed` job whose start time has come."""
+        ...
+
+
+class AgentRepository(Protocol):
+    async def add(self, agent: Agent) -> None: ...
+
+    async def get(self, agent_id: str) -> Agent: ...
+
+    async def get_by_token_hash(self, token_hash: str) -> Agent:
+        """Raises NotFound (the caller answers 401)."""
+        ...
+
+    async def save(self, agent: Agent) -> None: ...
+
+    async def silent_since(self, cutoff: datetime) -> list[Agent]:
+        """Online agents not seen since ``cutoff``."""
+        ...
+
+
+class LogStore(Protocol):
+    async def append(self, job_id: str, offset: int, data: bytes) -> int:
+        """Append ``data`` at byte ``offset``; returns the log's length afterwards.
+
+        Idempotent: a chunk that repeats bytes already stored (same offset, same bytes) is
+        accepted once. A gap (offset past the end) or different bytes at a stored offset
+        raise ``Conflict`` with the current length in the message.
+        """
+        ...
+
+    async def read(self, job_id: str, start: int = 0, end: int | None = None) -> bytes: ...
+
+    async def size(self, job_id: str) -> int: ...
+
+
+class StaleState(Exception):
+    """Someone else changed the aggregate since it was read; try the command again."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction: repositories share it, ``commit`` stores state and events together.
+
+    Events recorded by aggregates that were added or saved through the repositories are
+    written to the outbox in the same transaction by ``commit`` and then available from
+    ``committed_events`` for in-process dispatch.
+    """
+
+    @property
+    def projects(self) -> ProjectRepository: ...
+
+    @property
+    def pipelines(self) -> PipelineRepository: ...
+
+    @property
+    def builds(self) -> BuildRepository: ...
+
+    @property
+    def agents(self) -> AgentRepository: ...
+
+    @property
+    def logs(self) -> LogStore: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back unless committed."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    def committed_events(self) -> list[Event]: ...
+
+
+class Broker(Protocol):
+    """Messages between server processes: wake-ups, events, live log chunks.
+
+    Best effort: the database stays the source of truth, so a lost message only delays
+    something that polling would also find.
+    """
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+    def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRef:
+    sha: str
+    branch: str | None  # set when the ref named a branch
+    tag: str | None  # set when the ref named a tag
+
+
+class SourceRepository(Protocol):
+    """The git repositories builds come from."""
+
+    async def resolve(self, repo_url: str, ref: str) -> ResolvedRef:
+        """The commit ``ref`` (branch, tag or sha) points at. Raises NotFound."""
+        ...
+
+    async def checkout(self, repo_url: str, sha: str) -> Path:
+        """A read-only folder with the tree of ``sha`` (cached; do not modify it)."""
+        ...
+
+    async def commit_info(self, repo_url: str, sha: str) -> dict[str, str]:
+        """``message``, ``author``, ``timestamp`` of a commit."""
+        ...
+
+    async def changed_files(self, repo_url: str, before: str, after: str) -> Sequence[str]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

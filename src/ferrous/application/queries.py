@@ -1,0 +1,152 @@
+"""The read side: listings and details as plain DTOs, straight from the store.
+
+Reads never hydrate aggregates: a listing of fifty builds is one query, not fifty loads.
+The SQL adapter implements ``Queries``; the API and the web UI call it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None  # opaque; pass back to get the next page, None at the end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectView:
+    id: str
+    name: str
+    repo_url: str
+    default_branch: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineView:
+    id: str
+    project_id: str
+    name: str
+    config_path: str | None
+    enabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptView:
+    number: int
+    status: str
+    agent_id: str | None
+    exit_code: int | None
+    failure_reason: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobView:
+    id: str
+    build_id: str
+    name: str
+    stage: str
+    stage_index: int
+    status: str
+    when: str
+    needs: list[str] | None
+    tags: list[str]
+    allow_failure: bool
+    failure_allowed: bool
+    attempt: int
+    agent_id: str | None
+    exit_code: int | None
+    failure_reason: str | None
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    log_size: int = 0
+    attempts: list[AttemptView] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildSummary:
+    id: str
+    project_id: str
+    project_name: str
+    pipeline_id: str
+    pipeline_name: str
+    number: int
+    ref: str
+    sha: str
+    source: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildView:
+    summary: BuildSummary
+    failure_reason: str | None
+    problems: list[dict[str, Any]]
+    variables: list[str]  # names only: values may be secret
+    stages: list[str]
+    jobs: list[JobView]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentView:
+    id: str
+    name: str
+    labels: list[str]
+    capacity: int
+    platform: dict[str, Any]
+    status: str
+    embedded: bool
+    created_at: datetime
+    last_seen_at: datetime
+    running_jobs: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildFilter:
+    project_id: str | None = None
+    pipeline_id: str | None = None
+    status: str | None = None
+    ref: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+class Queries(Protocol):
+    async def list_projects(self) -> list[ProjectView]: ...
+
+    async def get_project(self, id_or_name: str) -> ProjectView:
+        """Raises NotFound."""
+        ...
+
+    async def list_pipelines(self, project_id: str) -> list[PipelineView]: ...
+
+    async def get_pipeline(self, pipeline_id: str) -> PipelineView: ...
+
+    async def list_builds(
+        self, filters: BuildFilter, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[BuildSummary]:
+        """Newest first; keyset pagination on (created_at, id)."""
+        ...
+
+    async def get_build(self, build_id: str) -> BuildView:
+        """Raises NotFound."""
+        ...
+
+    async def get_job(self, job_id: str) -> JobView:
+        """With its attempt history. Raises NotFound."""
+        ...
+
+    async def list_agents(self) -> list[AgentView]: ...

@@ -1,0 +1,1 @@
+"""One module per use case: ``async def name(cmd, uow, deps)``."""

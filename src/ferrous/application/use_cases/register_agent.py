@@ -1,0 +1,36 @@
+"""An agent joins: it gets its own token, shown once and stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from ferrous.application.commands import RegisterAgent
+from ferrous.application.dependencies import Dependencies
+from ferrous.application.ports import UnitOfWork
+from ferrous.domain.agent import Agent
+
+AGENT_TOKEN_PREFIX = "fra_"
+
+
+def hash_token(token: str) -> str:
+    """Tokens are long random strings, so a fast hash is enough (unlike passwords)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def register_agent(
+    cmd: RegisterAgent, uow: UnitOfWork, deps: Dependencies
+) -> tuple[Agent, str]:
+    token = AGENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    agent = Agent.register(
+        name=cmd.name,
+        token_hash=hash_token(token),
+        labels=frozenset(cmd.labels),
+        capacity=cmd.capacity,
+        platform=dict(cmd.platform),
+        now=deps.clock.now(),
+        embedded=cmd.embedded,
+    )
+    await uow.agents.add(agent)
+    await uow.commit()
+    return agent, token

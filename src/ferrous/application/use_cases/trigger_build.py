@@ -1,0 +1,75 @@
+"""Create a build of a pipeline at a commit: read, compile and store it in one transaction.
+
+An invalid pipeline file still makes a build, failed, with every lint problem on it: the
+person who pushed sees why nothing ran, instead of silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from ferrous.application.commands import TriggerBuild
+from ferrous.application.dependencies import Dependencies
+from ferrous.application.job_definitions import jobs_of
+from ferrous.application.ports import UnitOfWork
+from ferrous.domain.build import Build
+from ferrous.domain.errors import Conflict
+from ferrous.pipeline_config.compiler import compile_pipeline
+from ferrous.pipeline_config.context import TriggerContext
+
+
+async def trigger_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) -> Build:
+    pipeline = await uow.pipelines.get(cmd.pipeline_id)
+    if not pipeline.enabled:
+        raise Conflict(f"pipeline {pipeline.name!r} is disabled")
+    project = await uow.projects.get(pipeline.project_id)
+    ref = cmd.ref or (None if cmd.sha else project.default_branch)
+    resolved = await deps.sources.resolve(project.repo_url, cmd.sha or ref or "HEAD")
+    tree = await deps.sources.checkout(project.repo_url, resolved.sha)
+    info = await deps.sources.commit_info(project.repo_url, resolved.sha)
+    context = TriggerContext(
+        source=cmd.source,
+        branch=resolved.branch if resolved.tag is None else None,
+        tag=resolved.tag,
+        sha=resolved.sha,
+        commit_message=info.get("message", ""),
+        commit_author=info.get("author", ""),
+        commit_timestamp=info.get("timestamp", ""),
+        default_branch=project.default_branch,
+        project_name=project.name,
+        project_path=project.name,
+        project_url=project.repo_url,
+        server_url=deps.server_url,
+        variables=dict(cmd.variables),
+    )
+    result = await asyncio.to_thread(compile_pipeline, tree, context, file=pipeline.config_path)
+    problems = [dataclasses.asdict(p) for p in result.problems]
+    if not result.plan.created and not result.has_errors:
+        problems.append(
+            {
+                "severity": "warning",
+                "message": "workflow:rules create no pipeline for this trigger",
+                "file": result.file,
+                "line": 0,
+                "column": 0,
+                "path": "workflow.rules",
+                "code": "workflow-never",
+            }
+        )
+    number = await uow.pipelines.allocate_number(pipeline.id)
+    build = Build.create(
+        project_id=project.id,
+        pipeline_id=pipeline.id,
+        number=number,
+        ref=context.ref_name or resolved.sha,
+        sha=resolved.sha,
+        source=cmd.source,
+        variables=dict(cmd.variables),
+        jobs=jobs_of(result.plan) if result.plan.created else [],
+        problems=problems,
+        now=deps.clock.now(),
+    )
+    await uow.builds.add(build)
+    await uow.commit()
+    return build

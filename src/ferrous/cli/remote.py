@@ -1,0 +1,192 @@
+"""Client commands against a server: projects, builds, jobs and their logs.
+
+Tables for people, ``--json`` for scripts. ``trigger --wait`` follows the build, prints each
+job's log as it runs, and exits with the build's result, so a script can gate on it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from ferrous.cli.checkout import parse_assignments
+from ferrous.cli.client import Client, fail, print_json, print_table
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="Server URL (or FERROUS_URL).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+FINISHED = {"success", "failed", "canceled", "skipped"}
+
+projects_app = typer.Typer(help="Projects: the repositories Ferrous builds.", no_args_is_help=True)
+
+
+@projects_app.command("add")
+def project_add(
+    name: Annotated[str, typer.Argument(help="A short name, e.g. my-app.")],
+    repo: Annotated[str, typer.Argument(help="The git repository: a path or file:// URL.")],
+    default_branch: Annotated[str, typer.Option(help="Branch built by default.")] = "main",
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a repository as a project (with a default pipeline)."""
+    project = Client(url).post(
+        "/projects", json={"name": name, "repo_url": repo, "default_branch": default_branch}
+    )
+    if as_json:
+        print_json(project)
+    else:
+        sys.stdout.write(f"project {project['name']} added ({project['id']})\n")
+
+
+@projects_app.command("list")
+def project_list(url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """List projects."""
+    items = Client(url).get("/projects")["items"]
+    if as_json:
+        print_json(items)
+    else:
+        print_table(items, ["name", "repo_url", "default_branch", "id"])
+
+
+def trigger_command(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    ref: Annotated[
+        str | None, typer.Option(help="Branch or tag (default branch if unset).")
+    ] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", help="KEY=VALUE, repeatable.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the build and exit with its result.")] = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    client = Client(url)
+    body: dict[str, Any] = {"variables": parse_assignments(var or [], "--var")}
+    if ref:
+        body["ref"] = ref
+    build = client.post(f"/projects/{project}/builds", json=body)
+    if not wait:
+        if as_json:
+            print_json(build)
+        else:
+            sys.stdout.write(f"build #{build['number']} {build['status']} ({build['id']})\n")
+        return
+    sys.stderr.write(f"build #{build['number']} of {build['project_name']} at {build['ref']}\n")
+    final = follow_build(client, build["id"], quiet=as_json)
+    if as_json:
+        print_json(final)
+    raise typer.Exit(0 if final["status"] == "success" else 1)
+
+
+def follow_build(client: Client, build_id: str, *, quiet: bool = False) -> dict[str, Any]:
+    """Print each job's log as it runs; return the finished build."""
+    shown: set[str] = set()
+    while True:
+        build = client.get(f"/builds/{build_id}")
+        for job in build["jobs"]:
+            if job["id"] in shown or job["status"] in ("created", "pending", "manual", "skipped"):
+                continue
+            shown.add(job["id"])
+            if not quiet:
+                _print_job_log(client, job)
+        if build["status"] in FINISHED:
+            break
+        time.sleep(0.3)
+    for problem in build.get("problems", []):
+        where = (
+            f"{problem['file']}:{problem['line']}:{problem['column']}: " if problem["line"] else ""
+        )
+        sys.stderr.write(f"{problem['severity']}: {where}{problem['message']}\n")
+    if not quiet:
+        print_table(build["jobs"], ["name", "stage", "status", "exit_code", "attempt"])
+        sys.stdout.write(f"build #{build['number']}: {build['status']}\n")
+    return dict(build)
+
+
+def _print_job_log(client: Client, job: dict[str, Any]) -> None:
+    prefix = f"[{job['name']}] "
+    pending = ""
+    for event, data in client.stream_log(job["id"]):
+        if event == "end":
+            break
+        pending += json.loads(data)
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            sys.stdout.write(prefix + line + "\n")
+    if pending:
+        sys.stdout.write(prefix + pending + "\n")
+    sys.stdout.flush()
+
+
+def builds_command(
+    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only builds in this status.")] = None,
+    ref: Annotated[str | None, typer.Option(help="Only builds of this ref.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    params = {k: v for k, v in {"project": project, "status": status, "ref": ref}.items() if v}
+    page = Client(url).get("/builds", params={**params, "limit": limit})
+    if as_json:
+        print_json(page)
+        return
+    print_table(
+        page["items"], ["number", "project_name", "ref", "sha", "status", "created_at", "id"]
+    )
+
+
+def logs_command(
+    job: Annotated[str, typer.Argument(help="Job id.")],
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Stream until the job ends.")
+    ] = False,
+    url: UrlOption = None,
+) -> None:
+    client = Client(url)
+    if not follow:
+        sys.stdout.buffer.write(client.get(f"/jobs/{job}/log") or b"")
+        return
+    for event, data in client.stream_log(job):
+        if event == "end":
+            break
+        sys.stdout.write(json.loads(data))
+        sys.stdout.flush()
+
+
+def cancel_command(
+    build: Annotated[str, typer.Argument(help="Build id.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    _show(Client(url).post(f"/builds/{build}/cancel"), as_json)
+
+
+def retry_command(
+    build: Annotated[str | None, typer.Argument(help="Build id (retries failed jobs).")] = None,
+    job: Annotated[str | None, typer.Option(help="Retry only this job (id).")] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    if (build is None) == (job is None):
+        raise fail("give a build id, or --job with a job id")
+    path = f"/jobs/{job}/retry" if job else f"/builds/{build}/retry"
+    _show(Client(url).post(path), as_json)
+
+
+def play_command(
+    job: Annotated[str, typer.Argument(help="Job id of a manual job.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    _show(Client(url).post(f"/jobs/{job}/play"), as_json)
+
+
+def _show(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+    elif "number" in result:
+        sys.stdout.write(f"build #{result['number']}: {result['status']}\n")
+    else:
+        sys.stdout.write(f"job {result['name']}: {result['status']}\n")

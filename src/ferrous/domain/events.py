@@ -1,0 +1,128 @@
+"""Domain events: facts in the past tense that aggregates record and the outbox publishes.
+
+Events are plain data with a stable ``kind`` (the class name) and JSON-able fields, because
+they cross process boundaries through the broker and are stored in the outbox table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    registry: ClassVar[dict[str, type[Event]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(Event, cls).__init_subclass__(
+            **kwargs
+        )  # slots=True remakes the class: no bare super()
+        Event.registry[cls.__name__] = cls
+
+    @property
+    def kind(self) -> str:
+        """The event's type name (``name`` is a field of several events)."""
+        return type(self).__name__
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(name: str, data: dict[str, Any]) -> Event:
+        cls = Event.registry[name]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProjectCreated(Event):
+    project_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PipelineCreated(Event):
+    pipeline_id: str
+    project_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PipelineEnabled(Event):
+    pipeline_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PipelineDisabled(Event):
+    pipeline_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildCreated(Event):
+    build_id: str
+    project_id: str
+    pipeline_id: str
+    number: int
+    ref: str
+    sha: str
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildStarted(Event):
+    build_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildCompleted(Event):
+    build_id: str
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobQueued(Event):
+    build_id: str
+    job_id: str
+    name: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobStarted(Event):
+    build_id: str
+    job_id: str
+    agent_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobCompleted(Event):
+    build_id: str
+    job_id: str
+    name: str
+    status: str
+    attempt: int
+    exit_code: int | None
+    failure_reason: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobCancelRequested(Event):
+    """A running job was canceled; its agent learns it from the next heartbeat reply."""
+
+    build_id: str
+    job_id: str
+    agent_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentRegistered(Event):
+    agent_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentDisconnected(Event):
+    agent_id: str
+    reason: str

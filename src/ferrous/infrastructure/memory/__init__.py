@@ -1,0 +1,33 @@
+"""In-memory adapters: the ports without a database, for unit tests (ours and yours).
+
+``InMemoryUnitOfWork`` keeps the SQL adapter's semantics (the same contract tests run on
+both): optimistic concurrency, an outbox, idempotent logs, claim order and skip-locked
+claims. Several units of work share one ``InMemoryStore``; ``InMemoryQueries`` reads it::
+
+    store = InMemoryStore()
+    bus = MessageBus(memory_uow_factory(store), deps)
+    queries = InMemoryQueries(store)
+"""
+
+from ferrous.infrastructure.memory.queries import InMemoryQueries
+from ferrous.infrastructure.memory.repositories import (
+    InMemoryAgentRepository,
+    InMemoryBuildRepository,
+    InMemoryLogStore,
+    InMemoryPipelineRepository,
+    InMemoryProjectRepository,
+)
+from ferrous.infrastructure.memory.store import InMemoryStore
+from ferrous.infrastructure.memory.unit_of_work import InMemoryUnitOfWork, memory_uow_factory
+
+__all__ = [
+    "InMemoryAgentRepository",
+    "InMemoryBuildRepository",
+    "InMemoryLogStore",
+    "InMemoryPipelineRepository",
+    "InMemoryProjectRepository",
+    "InMemoryQueries",
+    "InMemoryStore",
+    "InMemoryUnitOfWork",
+    "memory_uow_factory",
+]

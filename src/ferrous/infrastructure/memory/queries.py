@@ -1,0 +1,194 @@
+"""The read side over an ``InMemoryStore``: the same DTOs and order as ``SqlQueries``."""
+
+from __future__ import annotations
+
+from ferrous.application.queries import (
+    AgentView,
+    AttemptView,
+    BuildFilter,
+    BuildSummary,
+    BuildView,
+    JobView,
+    Page,
+    PipelineView,
+    ProjectView,
+)
+from ferrous.domain.build import Build, Job
+from ferrous.domain.errors import NotFound
+from ferrous.domain.project import Pipeline, Project
+from ferrous.domain.statuses import JobStatus
+from ferrous.infrastructure.memory.store import InMemoryStore
+from ferrous.infrastructure.sql.cursor import decode_cursor, encode_cursor
+from ferrous.infrastructure.sql.queries import MAX_PAGE
+
+
+def _project(project: Project) -> ProjectView:
+    return ProjectView(
+        id=project.id,
+        name=project.name,
+        repo_url=project.repo_url,
+        default_branch=project.default_branch,
+        created_at=project.created_at,
+    )
+
+
+def _pipeline(pipeline: Pipeline) -> PipelineView:
+    return PipelineView(
+        id=pipeline.id,
+        project_id=pipeline.project_id,
+        name=pipeline.name,
+        config_path=pipeline.config_path,
+        enabled=pipeline.enabled,
+        created_at=pipeline.created_at,
+    )
+
+
+def _matches(build: Build, filters: BuildFilter) -> bool:
+    return (
+        (filters.project_id is None or build.project_id == filters.project_id)
+        and (filters.pipeline_id is None or build.pipeline_id == filters.pipeline_id)
+        and (filters.status is None or build.status.value == filters.status)
+        and (filters.ref is None or build.ref == filters.ref)
+        and (filters.created_after is None or build.created_at >= filters.created_after)
+        and (filters.created_before is None or build.created_at < filters.created_before)
+    )
+
+
+class InMemoryQueries:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def list_projects(self) -> list[ProjectView]:
+        return [_project(p) for p in sorted(self._store.projects.values(), key=lambda p: p.name)]
+
+    async def get_project(self, id_or_name: str) -> ProjectView:
+        for project in self._store.projects.values():
+            if id_or_name in (project.id, project.name):
+                return _project(project)
+        raise NotFound(f"no project {id_or_name!r}")
+
+    async def list_pipelines(self, project_id: str) -> list[PipelineView]:
+        found = [p for p in self._store.pipelines.values() if p.project_id == project_id]
+        return [_pipeline(p) for p in sorted(found, key=lambda p: p.name)]
+
+    async def get_pipeline(self, pipeline_id: str) -> PipelineView:
+        pipeline = self._store.pipelines.get(pipeline_id)
+        if pipeline is None:
+            raise NotFound(f"no pipeline {pipeline_id}")
+        return _pipeline(pipeline)
+
+    def _summary(self, build: Build) -> BuildSummary:
+        return BuildSummary(
+            id=build.id,
+            project_id=build.project_id,
+            project_name=self._store.projects[build.project_id].name,
+            pipeline_id=build.pipeline_id,
+            pipeline_name=self._store.pipelines[build.pipeline_id].name,
+            number=build.number,
+            ref=build.ref,
+            sha=build.sha,
+            source=build.source,
+            status=build.status.value,
+            created_at=build.created_at,
+            started_at=build.started_at,
+            finished_at=build.finished_at,
+        )
+
+    async def list_builds(
+        self, filters: BuildFilter, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[BuildSummary]:
+        limit = max(1, min(limit, MAX_PAGE))
+        found = [b for b in self._store.builds.values() if _matches(b, filters)]
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            found = [b for b in found if (b.created_at, b.id) < after]
+        found.sort(key=lambda b: (b.created_at, b.id), reverse=True)
+        items = [self._summary(b) for b in found[:limit]]
+        next_cursor = None
+        if len(found) > limit:
+            next_cursor = encode_cursor(items[-1].created_at, items[-1].id)
+        return Page(items=items, next_cursor=next_cursor)
+
+    def _job(self, job: Job, attempts: bool) -> JobView:
+        definition = job.definition
+        return JobView(
+            id=job.id,
+            build_id=job.build_id,
+            name=job.name,
+            stage=definition.stage,
+            stage_index=definition.stage_index,
+            status=job.status.value,
+            when=definition.when.value,
+            needs=None if definition.needs is None else list(definition.needs),
+            tags=sorted(set(definition.tags)),
+            allow_failure=definition.allow_failure,
+            failure_allowed=job.failure_allowed,
+            attempt=job.attempt,
+            agent_id=job.agent_id,
+            exit_code=job.exit_code,
+            failure_reason=job.failure_reason,
+            queued_at=job.queued_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            log_size=len(self._store.logs.get(job.id, b"")),
+            attempts=[
+                AttemptView(
+                    number=a.number,
+                    status=a.status.value,
+                    agent_id=a.agent_id,
+                    exit_code=a.exit_code,
+                    failure_reason=a.failure_reason,
+                    started_at=a.started_at,
+                    finished_at=a.finished_at,
+                )
+                for a in job.history
+            ]
+            if attempts
+            else [],
+        )
+
+    async def get_build(self, build_id: str) -> BuildView:
+        build = self._store.builds.get(build_id)
+        if build is None:
+            raise NotFound(f"no build {build_id}")
+        jobs = [self._job(job, attempts=False) for job in build.jobs.values()]
+        by_index: dict[str, int] = {}
+        for job in jobs:
+            by_index.setdefault(job.stage, job.stage_index)
+        return BuildView(
+            summary=self._summary(build),
+            failure_reason=build.failure_reason,
+            problems=[dict(p) for p in build.problems],
+            variables=sorted(build.variables),
+            stages=sorted(by_index, key=lambda stage: (by_index[stage], stage)),
+            jobs=jobs,
+        )
+
+    async def get_job(self, job_id: str) -> JobView:
+        for build in self._store.builds.values():
+            for job in build.jobs.values():
+                if job.id == job_id:
+                    return self._job(job, attempts=True)
+        raise NotFound(f"no job {job_id}")
+
+    async def list_agents(self) -> list[AgentView]:
+        running: dict[str, int] = {}
+        for build in self._store.builds.values():
+            for job in build.jobs.values():
+                if job.status == JobStatus.RUNNING and job.agent_id is not None:
+                    running[job.agent_id] = running.get(job.agent_id, 0) + 1
+        return [
+            AgentView(
+                id=a.id,
+                name=a.name,
+                labels=sorted(a.labels),
+                capacity=a.capacity,
+                platform=dict(a.platform),
+                status=a.status.value,
+                embedded=a.embedded,
+                created_at=a.created_at,
+                last_seen_at=a.last_seen_at,
+                running_jobs=running.get(a.id, 0),
+            )
+            for a in sorted(self._store.agents.values(), key=lambda a: (a.name, a.id))
+        ]

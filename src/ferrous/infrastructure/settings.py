@@ -1,0 +1,86 @@
+"""Settings: one typed object, read once at startup from FERROUS_* variables and flags.
+
+Precedence: a command-line flag beats the environment, which beats the default. Nothing reads
+the environment at import time, so tests and several servers in one process stay independent.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ferrous.domain.errors import ConfigInvalid
+
+PREFIX = "FERROUS_"
+
+
+class Settings(BaseModel):
+    data_dir: Path = Field(default=Path(".ferrous-data"), description="Where SQLite, logs, ...")
+    database_url: str | None = Field(default=None, description="Default: SQLite in data_dir")
+    broker_url: str = "memory://"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str | None = None  # how people and agents reach this server
+    agents: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
+    agent_labels: tuple[str, ...] = ()
+    agent_registration_token: str | None = None
+    lease_timeout: float = Field(default=60.0, gt=0)
+    claim_timeout: float = Field(default=25.0, gt=0)
+    log_level: str = "info"
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+
+    model_config = {"frozen": True}
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'ferrous.db'}"
+
+    @property
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from ``environ`` (default ``os.environ``) with ``overrides`` (CLI flags) on top.
+
+    Overrides that are None are ignored, so a CLI can pass every flag unconditionally.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = env.get(PREFIX + name.upper())
+        if raw is None or raw == "":
+            continue
+        if field.annotation in (tuple[str, ...],):
+            values[name] = tuple(part.strip() for part in raw.split(",") if part.strip())
+        else:
+            values[name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigInvalid(f"invalid settings: {problems}") from exc
+
+
+def registration_token(settings: Settings) -> str:
+    """The agent registration token: configured, or generated once and kept in the data dir."""
+    if settings.agent_registration_token:
+        return settings.agent_registration_token
+    path = settings.data_dir / "agent-registration-token"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = "frr_" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token

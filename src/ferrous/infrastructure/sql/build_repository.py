@@ -1,0 +1,271 @@
+"""Builds with their jobs and attempts: two or three queries to load, a diff to save.
+
+``get`` reads the build row and its jobs (and the attempts, only if a job ever started) and
+keeps a snapshot of what it read; ``save`` bumps the version with a compare-and-set
+``UPDATE`` (``StaleState`` when someone else saved first), then updates only the jobs whose
+state differs from the snapshot and inserts only the new attempts, each in one executemany.
+A job's definition, spec and tags are written once, with the job: the aggregate never changes
+them. An aggregate loaded by another unit of work (no snapshot here) is diffed against the
+stored rows instead, read after the version check proved they are what it was loaded from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, exists, func, insert, literal, select, update
+
+from ferrous.application.ports import JobLease, JobRef, StaleState
+from ferrous.domain.build import Build
+from ferrous.domain.errors import NotFound
+from ferrous.domain.statuses import JobStatus
+from ferrous.infrastructure.sql.build_rows import (
+    BuildSnapshot,
+    attempt_row,
+    build_from_rows,
+    build_row,
+    job_row,
+    job_state,
+    job_state_params,
+    tag_rows,
+)
+from ferrous.infrastructure.sql.schema import builds, job_attempts, job_tags, jobs
+from ferrous.infrastructure.sql.session import SqlSession
+
+Track = Callable[[Any], None]
+
+_JOB_STATE_COLUMNS = (
+    jobs.c.id,
+    jobs.c.status,
+    jobs.c.attempt,
+    jobs.c.failure_allowed,
+    jobs.c.agent_id,
+    jobs.c.exit_code,
+    jobs.c.failure_reason,
+    jobs.c.queued_at,
+    jobs.c.scheduled_for,
+    jobs.c.started_at,
+    jobs.c.finished_at,
+)
+_SELECT_BUILD = select(builds).where(builds.c.id == bindparam("build_id"))
+_SELECT_JOBS = (
+    select(jobs).where(jobs.c.build_id == bindparam("build_id")).order_by(jobs.c.position)
+)
+_SELECT_ATTEMPTS = (
+    select(job_attempts)
+    .where(job_attempts.c.build_id == bindparam("build_id"))
+    .order_by(job_attempts.c.job_id, job_attempts.c.number)
+)
+_SELECT_JOB_STATES = select(*_JOB_STATE_COLUMNS).where(jobs.c.build_id == bindparam("build_id"))
+_COUNT_ATTEMPTS = (
+    select(job_attempts.c.job_id, func.count().label("stored"))
+    .where(job_attempts.c.build_id == bindparam("build_id"))
+    .group_by(job_attempts.c.job_id)
+)
+_UPDATE_BUILD = (
+    update(builds)
+    .where(builds.c.id == bindparam("b_id"), builds.c.version == bindparam("b_version"))
+    .values(
+        status=bindparam("b_status"),
+        failure_reason=bindparam("b_failure_reason"),
+        started_at=bindparam("b_started_at"),
+        finished_at=bindparam("b_finished_at"),
+        version=builds.c.version + 1,
+    )
+)
+_UPDATE_BUILD_WITH_DOCUMENTS = _UPDATE_BUILD.values(
+    variables=bindparam("b_variables"), problems=bindparam("b_problems")
+)
+_UPDATE_JOB = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempt=bindparam("b_attempt"),
+        failure_allowed=bindparam("b_failure_allowed"),
+        agent_id=bindparam("b_agent_id"),
+        exit_code=bindparam("b_exit_code"),
+        failure_reason=bindparam("b_failure_reason"),
+        queued_at=bindparam("b_queued_at"),
+        scheduled_for=bindparam("b_scheduled_for"),
+        started_at=bindparam("b_started_at"),
+        finished_at=bindparam("b_finished_at"),
+    )
+)
+_INSERT_BUILD = insert(builds)
+_INSERT_JOBS = insert(jobs)
+_INSERT_TAGS = insert(job_tags)
+_INSERT_ATTEMPTS = insert(job_attempts)
+_BUILD_OF_JOB = select(jobs.c.build_id).where(jobs.c.id == bindparam("job_id"))
+_JOB_LEASE = select(jobs.c.build_id, jobs.c.agent_id, jobs.c.status, jobs.c.attempt).where(
+    jobs.c.id == bindparam("job_id")
+)
+_RUNNING_ON = (
+    select(jobs.c.build_id, jobs.c.id)
+    .where(jobs.c.agent_id == bindparam("agent_id"), jobs.c.status == JobStatus.RUNNING.value)
+    .order_by(jobs.c.started_at, jobs.c.id)
+)
+_DUE = (
+    select(jobs.c.build_id)
+    .where(
+        jobs.c.status == JobStatus.SCHEDULED.value,
+        jobs.c.scheduled_for <= bindparam("now"),
+    )
+    .group_by(jobs.c.build_id)
+    .order_by(func.min(jobs.c.scheduled_for), jobs.c.build_id)
+)
+_TAG_NOT_AMONG_LABELS = exists(
+    select(literal(1)).where(
+        job_tags.c.job_id == jobs.c.id,
+        job_tags.c.tag.not_in(bindparam("labels", expanding=True)),
+    )
+)
+_CLAIMABLE = (
+    select(jobs.c.build_id, jobs.c.id)
+    .where(jobs.c.status == JobStatus.PENDING.value, ~_TAG_NOT_AMONG_LABELS)
+    .order_by(jobs.c.queued_at, jobs.c.build_id, jobs.c.position)
+    .limit(bindparam("limit"))
+)
+_CLAIMABLE_LOCKED = _CLAIMABLE.with_for_update(skip_locked=True, of=jobs)
+
+
+class SqlBuildRepository:
+    def __init__(self, session: SqlSession, track: Track) -> None:
+        self._session = session
+        self._track = track
+        self._snapshots: dict[str, BuildSnapshot] = {}
+
+    async def add(self, build: Build) -> None:
+        session = self._session
+        await session.execute_write(_INSERT_BUILD, build_row(build))
+        job_list = list(build.jobs.values())
+        if job_list:
+            await session.execute_write(
+                _INSERT_JOBS, [job_row(job, i) for i, job in enumerate(job_list)]
+            )
+            tags = [row for job in job_list for row in tag_rows(job)]
+            if tags:
+                await session.execute_write(_INSERT_TAGS, tags)
+            attempts = [attempt_row(job, a) for job in job_list for a in job.history]
+            if attempts:
+                await session.execute_write(_INSERT_ATTEMPTS, attempts)
+        self._snapshots[build.id] = BuildSnapshot.of(build)
+        self._track(build)
+
+    async def get(self, build_id: str) -> Build:
+        session = self._session
+        params = {"build_id": build_id}
+        row = (await session.execute(_SELECT_BUILD, params)).first()
+        if row is None:
+            raise NotFound(f"no build {build_id}")
+        job_rows = (await session.execute(_SELECT_JOBS, params)).all()
+        attempt_rows: list[Any] = []
+        if any(j.attempt > 0 for j in job_rows):  # no job ever started: no history
+            attempt_rows = list((await session.execute(_SELECT_ATTEMPTS, params)).all())
+        build = build_from_rows(row, job_rows, attempt_rows)
+        self._snapshots[build.id] = BuildSnapshot.of(build)
+        return build
+
+    async def save(self, build: Build) -> None:
+        session = self._session
+        snapshot = self._snapshots.get(build.id)
+        params: dict[str, Any] = {
+            "b_id": build.id,
+            "b_version": build.version,
+            "b_status": build.status.value,
+            "b_failure_reason": build.failure_reason,
+            "b_started_at": build.started_at,
+            "b_finished_at": build.finished_at,
+        }
+        statement = _UPDATE_BUILD
+        if (
+            snapshot is None
+            or snapshot.variables != build.variables
+            or snapshot.problems != build.problems
+        ):
+            statement = _UPDATE_BUILD_WITH_DOCUMENTS
+            params["b_variables"] = build.variables
+            params["b_problems"] = build.problems
+        matched = await session.execute_write(statement, params)
+        if matched != 1:
+            await self._raise_stale(build)
+        if snapshot is None:
+            # loaded by another unit of work: the version matched, so the stored rows are
+            # the state it was loaded from
+            snapshot = await self._stored_snapshot(build)
+        job_list = list(build.jobs.values())
+        new_jobs = [(i, job) for i, job in enumerate(job_list) if job.id not in snapshot.jobs]
+        changed = [
+            job_state_params(job)
+            for job in job_list
+            if job.id in snapshot.jobs and snapshot.jobs[job.id] != job_state(job)
+        ]
+        if new_jobs:
+            await session.execute_write(_INSERT_JOBS, [job_row(job, i) for i, job in new_jobs])
+            tags = [row for _, job in new_jobs for row in tag_rows(job)]
+            if tags:
+                await session.execute_write(_INSERT_TAGS, tags)
+        if changed:
+            await session.execute_write(_UPDATE_JOB, changed)
+        attempts = [
+            attempt_row(job, attempt)
+            for job in job_list
+            for attempt in job.history[snapshot.attempts.get(job.id, 0) :]
+        ]
+        if attempts:
+            await session.execute_write(_INSERT_ATTEMPTS, attempts)
+        build.version += 1
+        self._snapshots[build.id] = BuildSnapshot.of(build)
+        self._track(build)
+
+    async def _raise_stale(self, build: Build) -> None:
+        result = await self._session.execute(
+            select(builds.c.version).where(builds.c.id == build.id)
+        )
+        stored = result.scalar_one_or_none()
+        if stored is None:
+            raise NotFound(f"no build {build.id}")
+        raise StaleState(
+            f"build {build.id} is at version {stored}, this change was made at {build.version}"
+        )
+
+    async def _stored_snapshot(self, build: Build) -> BuildSnapshot:
+        params = {"build_id": build.id}
+        job_rows = (await self._session.execute(_SELECT_JOB_STATES, params)).all()
+        counts = (await self._session.execute(_COUNT_ATTEMPTS, params)).all()
+        return BuildSnapshot.stored(
+            build, job_rows, {row.job_id: int(row.stored) for row in counts}
+        )
+
+    async def build_of_job(self, job_id: str) -> str:
+        result = await self._session.execute(_BUILD_OF_JOB, {"job_id": job_id})
+        build_id = result.scalar_one_or_none()
+        if build_id is None:
+            raise NotFound(f"no job {job_id}")
+        return str(build_id)
+
+    async def job_lease(self, job_id: str) -> JobLease:
+        row = (await self._session.execute(_JOB_LEASE, {"job_id": job_id})).first()
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        return JobLease(
+            build_id=row.build_id, agent_id=row.agent_id, status=row.status, attempt=row.attempt
+        )
+
+    async def claimable(self, labels: frozenset[str], limit: int) -> list[JobRef]:
+        """On SQLite this takes the write gate: claims are serialized, none is wasted."""
+        statement = _CLAIMABLE_LOCKED if self._session.is_postgres else _CLAIMABLE
+        result = await self._session.execute(
+            statement, {"labels": sorted(labels), "limit": limit}, write=True
+        )
+        return [JobRef(build_id=row.build_id, job_id=row.id) for row in result]
+
+    async def running_on(self, agent_id: str) -> list[JobRef]:
+        result = await self._session.execute(_RUNNING_ON, {"agent_id": agent_id})
+        return [JobRef(build_id=row.build_id, job_id=row.id) for row in result]
+
+    async def with_due_jobs(self, now: datetime) -> list[str]:
+        result = await self._session.execute(_DUE, {"now": now})
+        return [str(build_id) for build_id in result.scalars()]

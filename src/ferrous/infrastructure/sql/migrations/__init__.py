@@ -1,0 +1,1 @@
+"""Alembic migrations of the Ferrous CI schema (run by ``migrate``)."""

@@ -1,0 +1,207 @@
+"""The tables, declared once with SQLAlchemy Core for SQLite and PostgreSQL.
+
+The Alembic migrations must produce exactly this (a test compares them). Decisions:
+
+- Ids are the domain's UUIDv7 strings in ``String(36)`` columns: they sort by creation and a
+  malformed id in a URL is simply "not found" on both databases (no cast errors).
+- ``jobs.position`` is the plan order inside a build; ``definition`` holds the
+  ``JobDefinition`` fields as JSON and ``spec`` the plan's job spec.
+- Tags: ``jobs.tags`` is the sorted JSON array (for reading) and ``job_tags`` has one row per
+  (job, tag). Claiming filters in SQL with ``NOT EXISTS (a tag of the job not among the
+  agent's labels)``, walking ``ix_jobs_claim`` oldest first, so ``LIMIT`` and
+  ``FOR UPDATE SKIP LOCKED`` apply to runnable jobs only: an agent never locks (and hides from
+  other agents) jobs it cannot run, and no batch can come back empty while a runnable job
+  waits behind many unrunnable ones. Tags never change after a job is created.
+- Logs: ``log_chunks`` has one row per appended chunk, keyed by (job_id, offset). An append is
+  an insert (``ON CONFLICT DO NOTHING`` makes a repeated chunk a no-op); the log's size is the
+  end of its last chunk (one index probe) and a byte range is an index range scan. One growing
+  row per job would rewrite the whole value on every append in PostgreSQL (TOAST), quadratic
+  in the log's size. Chunks have no foreign key: the log store is a separate port that may
+  move to object storage.
+- ``job_attempts`` carries ``build_id`` so that loading a build reads its attempts in one query.
+- The outbox id is a BIGSERIAL (SQLite: an AUTOINCREMENT rowid, never reused), so the relay
+  publishes in commit order; a partial index covers the unpublished rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from ferrous.infrastructure.sql.types import JSON_TYPE, UtcDateTime
+
+ID = String(36)
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("repo_url", Text, nullable=False),
+    Column("default_branch", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("config_path", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("next_number", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+builds = Table(
+    "builds",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("pipeline_id", ID, ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("ref", String(255), nullable=False),
+    Column("sha", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("failure_reason", Text, nullable=True),
+    Column("variables", JSON_TYPE, nullable=False),
+    Column("problems", JSON_TYPE, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    UniqueConstraint("pipeline_id", "number"),
+    # newest first, unfiltered and by each filter of the listing (keyset on created_at, id)
+    Index(None, "created_at", "id"),
+    Index(None, "project_id", "created_at", "id"),
+    Index(None, "pipeline_id", "created_at", "id"),
+    Index(None, "status", "created_at", "id"),
+    Index(None, "ref", "created_at", "id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("build_id", ID, ForeignKey("builds.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("stage", String(255), nullable=False),
+    Column("stage_index", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("failure_allowed", Boolean, nullable=False),
+    Column("agent_id", ID, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    Column("definition", JSON_TYPE, nullable=False),
+    Column("spec", JSON_TYPE, nullable=False),
+    Column("tags", JSON_TYPE, nullable=False),
+    Column("queued_at", UtcDateTime, nullable=True),
+    Column("scheduled_for", UtcDateTime, nullable=True),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    UniqueConstraint("build_id", "position"),
+    # claim: oldest pending first, plan order among jobs queued together; `with_due_jobs`
+    # uses its status prefix (few jobs are scheduled at a time)
+    Index("ix_jobs_claim", "status", "queued_at", "build_id", "position"),
+    Index(None, "agent_id", "status"),
+)
+
+job_tags = Table(
+    "job_tags",
+    metadata,
+    Column("job_id", ID, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", String(255), nullable=False),
+    PrimaryKeyConstraint("job_id", "tag"),
+)
+
+job_attempts = Table(
+    "job_attempts",
+    metadata,
+    Column("job_id", ID, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("build_id", ID, ForeignKey("builds.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("agent_id", ID, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    PrimaryKeyConstraint("job_id", "number"),
+    Index(None, "build_id"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("labels", JSON_TYPE, nullable=False),
+    Column("platform", JSON_TYPE, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("embedded", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Index(None, "status", "last_seen_at"),
+)
+
+log_chunks = Table(
+    "log_chunks",
+    metadata,
+    Column("job_id", ID, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("job_id", "offset"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("payload", JSON_TYPE, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime, nullable=True),
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,85 @@
+"""The SQL unit of work: one transaction, the repositories on it, the outbox at commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ferrous.domain.events import Event
+from ferrous.infrastructure.sql.agent_repository import SqlAgentRepository
+from ferrous.infrastructure.sql.build_repository import SqlBuildRepository
+from ferrous.infrastructure.sql.log_store import SqlLogStore
+from ferrous.infrastructure.sql.outbox import INSERT_EVENTS, event_rows
+from ferrous.infrastructure.sql.project_repository import (
+    SqlPipelineRepository,
+    SqlProjectRepository,
+)
+from ferrous.infrastructure.sql.session import SqlSession
+
+
+class SqlUnitOfWork:
+    """``async with SqlUnitOfWork(engine) as uow: ...; await uow.commit()``.
+
+    Events of the aggregates added or saved through the repositories go to the outbox in the
+    commit's transaction; ``committed_events`` returns them afterwards. Leaving the block
+    without ``commit`` rolls back. A unit of work may commit more than once (each commit ends
+    a transaction; the next statement begins another). Do not open a unit of work inside
+    another on SQLite: the inner one would wait for the outer one's write lock.
+    """
+
+    projects: SqlProjectRepository
+    pipelines: SqlPipelineRepository
+    builds: SqlBuildRepository
+    agents: SqlAgentRepository
+    logs: SqlLogStore
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._committed: list[Event] = []
+
+    async def __aenter__(self) -> Self:
+        self._session = SqlSession(self._engine)
+        self._seen: dict[int, Any] = {}
+        self._committed = []
+        track = self._track
+        self.projects = SqlProjectRepository(self._session, track)
+        self.pipelines = SqlPipelineRepository(self._session, track)
+        self.builds = SqlBuildRepository(self._session, track)
+        self.agents = SqlAgentRepository(self._session, track)
+        self.logs = SqlLogStore(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._session.close()
+        self._seen.clear()
+
+    def _track(self, aggregate: Any) -> None:
+        self._seen[id(aggregate)] = aggregate
+
+    async def commit(self) -> None:
+        events = [event for aggregate in self._seen.values() for event in aggregate.events]
+        if events:
+            await self._session.execute_write(INSERT_EVENTS, event_rows(events, datetime.now(UTC)))
+        await self._session.commit()
+        for aggregate in self._seen.values():
+            aggregate.events.clear()
+        self._seen.clear()
+        self._committed.extend(events)
+
+    def committed_events(self) -> list[Event]:
+        return list(self._committed)
+
+
+def sql_uow_factory(engine: AsyncEngine) -> Callable[[], SqlUnitOfWork]:
+    """What the message bus calls for each command: ``uow_factory()``."""
+    return partial(SqlUnitOfWork, engine)

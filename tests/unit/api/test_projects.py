@@ -1,0 +1,136 @@
+"""Projects and pipelines: happy paths, shapes, and the errors people meet."""
+
+from __future__ import annotations
+
+import httpx
+
+from ferrous.application.commands import CreatePipeline, CreateProject, DisablePipeline
+from tests.unit.api.conftest import assert_problem, create_project
+from tests.unit.api.fakes import FakeWorld
+
+
+async def test_create_project_answers_201_with_its_default_pipeline(
+    client: httpx.AsyncClient, world: FakeWorld
+) -> None:
+    response = await client.post(
+        "/api/v1/projects",
+        json={"name": "ferrous", "repo_url": "/srv/git/ferrous.git", "default_branch": "trunk"},
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body == {
+        "id": body["id"],
+        "name": "ferrous",
+        "repo_url": "/srv/git/ferrous.git",
+        "default_branch": "trunk",
+        "created_at": "2025-01-31T12:00:00Z",
+        "default_pipeline_id": body["default_pipeline_id"],
+    }
+    assert world.queries.pipelines[body["default_pipeline_id"]].name == "default"
+    assert response.headers["location"] == f"/api/v1/projects/{body['id']}"
+    assert world.commands == [
+        CreateProject(name="ferrous", repo_url="/srv/git/ferrous.git", default_branch="trunk")
+    ]
+
+
+async def test_a_second_project_of_the_same_name_is_a_conflict(client: httpx.AsyncClient) -> None:
+    await create_project(client)
+
+    response = await client.post("/api/v1/projects", json={"name": "ferrous", "repo_url": "x"})
+
+    body = assert_problem(response, 409)
+    assert body["type"] == "urn:ferrous:problem:conflict"
+    assert "exists already" in body["detail"]
+    assert body["instance"] == "/api/v1/projects"
+
+
+async def test_invalid_project_fields_are_named(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/projects", json={"name": "-bad name"})
+
+    body = assert_problem(response, 422)
+    fields = {error["field"] for error in body["errors"]}
+    assert fields == {"body.name", "body.repo_url"}
+    assert all(error["message"] for error in body["errors"])
+
+
+async def test_a_body_that_is_not_json_is_named_body(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/projects", content=b"{nope", headers={"content-type": "application/json"}
+    )
+
+    body = assert_problem(response, 422)
+    assert [error["field"] for error in body["errors"]] == ["body"]
+
+
+async def test_list_and_get_projects_by_id_or_name(client: httpx.AsyncClient) -> None:
+    created = await create_project(client)
+    await create_project(client, "other")
+
+    listing = (await client.get("/api/v1/projects")).json()
+    by_id = (await client.get(f"/api/v1/projects/{created['id']}")).json()
+    by_name = (await client.get("/api/v1/projects/ferrous")).json()
+
+    assert [p["name"] for p in listing["items"]] == ["ferrous", "other"]
+    assert set(listing["items"][0]) == {"id", "name", "repo_url", "default_branch", "created_at"}
+    assert by_id == by_name == created
+
+
+async def test_an_unknown_project_is_404(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/api/v1/projects/nope"), 404)
+    assert body["type"] == "urn:ferrous:problem:not-found"
+    assert body["detail"] == "no project 'nope'"
+    assert_problem(await client.get("/api/v1/projects/nope/pipelines"), 404)
+
+
+async def test_pipelines_of_a_project(client: httpx.AsyncClient, world: FakeWorld) -> None:
+    project = await create_project(client)
+
+    created = await client.post(
+        "/api/v1/projects/ferrous/pipelines",
+        json={"name": "nightly", "config_path": ".gitlab-ci.yml"},
+    )
+    listing = await client.get(f"/api/v1/projects/{project['id']}/pipelines")
+
+    assert created.status_code == 201
+    pipeline = created.json()
+    assert pipeline == {
+        "id": pipeline["id"],
+        "project_id": project["id"],
+        "name": "nightly",
+        "config_path": ".gitlab-ci.yml",
+        "enabled": True,
+        "created_at": "2025-01-31T12:00:01Z",
+    }
+    assert created.headers["location"] == f"/api/v1/pipelines/{pipeline['id']}"
+    assert [p["name"] for p in listing.json()["items"]] == ["default", "nightly"]
+    assert (await client.get(f"/api/v1/pipelines/{pipeline['id']}")).json() == pipeline
+    assert world.commands[-1] == CreatePipeline(
+        project_id=project["id"], name="nightly", config_path=".gitlab-ci.yml"
+    )
+
+
+async def test_pipeline_conflicts_and_validation(client: httpx.AsyncClient) -> None:
+    await create_project(client)
+
+    duplicate = await client.post("/api/v1/projects/ferrous/pipelines", json={"name": "default"})
+    invalid = await client.post("/api/v1/projects/ferrous/pipelines", json={"name": ""})
+
+    assert_problem(duplicate, 409)
+    assert [e["field"] for e in assert_problem(invalid, 422)["errors"]] == ["body.name"]
+    assert_problem(await client.get("/api/v1/pipelines/nope"), 404)
+    assert_problem(await client.post("/api/v1/pipelines/nope/enable"), 404)
+
+
+async def test_disable_and_enable_a_pipeline(client: httpx.AsyncClient, world: FakeWorld) -> None:
+    pipeline_id = (await create_project(client))["default_pipeline_id"]
+
+    disabled = await client.post(f"/api/v1/pipelines/{pipeline_id}/disable")
+    refused = await client.post(f"/api/v1/pipelines/{pipeline_id}/builds", json={})
+    enabled = await client.post(f"/api/v1/pipelines/{pipeline_id}/enable")
+
+    assert disabled.status_code == 200
+    assert disabled.json()["enabled"] is False
+    assert DisablePipeline(pipeline_id=pipeline_id) in world.commands
+    assert "disabled" in assert_problem(refused, 409)["detail"]
+    assert enabled.json()["enabled"] is True
