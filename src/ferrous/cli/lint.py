@@ -62,13 +62,12 @@ def _source_line(repo: Path, problem: ConfigProblem, cache: dict[str, list[str]]
     return lines[problem.line - 1] if problem.line <= len(lines) else None
 
 
-def render_text(result: CompileResult, repo: Path, color: bool) -> str:
+def render_problems(problems: list[ConfigProblem], repo: Path, color: bool) -> list[str]:
+    """Each problem with its place and the offending line quoted, for people (lint and run)."""
     paint = _Colors(color)
     out: list[str] = []
-    plan = result.plan
-    out.extend(_render_graph(plan, paint))
     cache: dict[str, list[str]] = {}
-    for problem in result.problems:
+    for problem in problems:
         tone = "31;1" if problem.severity == "error" else "33;1"
         where = f"{problem.file}:{problem.line}:{problem.column}" if problem.line else problem.file
         prefix = f"{where}: " if where else ""
@@ -77,6 +76,15 @@ def render_text(result: CompileResult, repo: Path, color: bool) -> str:
         if line is not None:
             out.append(f"  {problem.line:>4} | {line}")
             out.append("       | " + " " * max(problem.column - 1, 0) + paint("^", tone))
+    return out
+
+
+def render_text(result: CompileResult, repo: Path, color: bool) -> str:
+    paint = _Colors(color)
+    out: list[str] = []
+    plan = result.plan
+    out.extend(_render_graph(plan, paint))
+    out.extend(render_problems(result.problems, repo, color))
     errors = sum(p.severity == "error" for p in result.problems)
     warnings = len(result.problems) - errors
     verdict = paint("invalid", "31;1") if errors else paint("valid", "32;1")

@@ -15,6 +15,7 @@ import typer
 
 from ferrous.agent.local.selection import UnknownJob, resolve_names, with_upstream
 from ferrous.cli.checkout import checkout_context, parse_assignments
+from ferrous.cli.lint import render_problems
 from ferrous.pipeline_config.compiler import compile_pipeline
 from ferrous.pipeline_config.plan import ExecutionPlan, JobSpec
 
@@ -100,9 +101,9 @@ def run_command(
         changed=None,
     )
     compiled = compile_pipeline(repo, context, file=file)
-    for problem in compiled.problems:
-        where = f"{problem.file}:{problem.line}:{problem.column}" if problem.line else problem.file
-        sys.stderr.write(f"{where}: {problem.severity}: {problem.message}\n")
+    if compiled.problems:
+        color = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        sys.stderr.write("\n".join(render_problems(compiled.problems, repo, color)) + "\n")
     if compiled.has_errors:
         sys.stderr.write(f"{compiled.file}: invalid pipeline, nothing was run\n")
         raise typer.Exit(1)
