@@ -94,7 +94,7 @@ JOB_KEYWORDS: Final = frozenset(
 #: Job keywords we parse and validate but that need a server feature not built yet.
 #: Lint reports them as warnings so nobody believes they took effect.
 NOT_EXECUTED_JOB_KEYWORDS: Final = {
-    "trigger": "downstream pipelines are not supported yet; the job will not run",
+    "trigger": "downstream pipelines are not supported yet: the job passes without starting one",
     "release": "releases are not created yet",
     "secrets": "external secret providers are not supported yet",
     "id_tokens": "OIDC id_tokens are not issued yet",
