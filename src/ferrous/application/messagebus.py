@@ -118,4 +118,4 @@ class MessageBus:
             try:
                 await handler(event)
             except Exception:  # a failing listener must not undo a committed command
-                log.exception("event_handler_failed", event=event.kind)
+                log.exception("event_handler_failed", event_kind=event.kind)

@@ -290,7 +290,8 @@ class Build:
         failure_reason: str | None,
         now: datetime,
     ) -> Job:
-        """The result of one attempt; a second report of the same attempt is refused."""
+        """The result of one attempt. The same report again (its answer was lost) changes
+        nothing; a different result, or a report for an attempt not running, is a Conflict."""
         job = self.job(job_id)
         if any(
             past.number == attempt

@@ -31,8 +31,16 @@ class Event:
     @staticmethod
     def from_json(name: str, data: dict[str, Any]) -> Event:
         cls = Event.registry[name]
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        return cls(
+            **{
+                key: tuple(value)  # JSON has no tuples
+                if isinstance(value, list) and kinds[key].startswith("tuple")
+                else value
+                for key, value in data.items()
+                if key in kinds
+            }
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

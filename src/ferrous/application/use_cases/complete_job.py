@@ -12,7 +12,11 @@ from ferrous.domain.errors import Conflict
 async def complete_job(cmd: CompleteJob, uow: UnitOfWork, deps: Dependencies) -> Job:
     build = await uow.builds.get(await uow.builds.build_of_job(cmd.job_id))
     job = build.job(cmd.job_id)
-    if job.agent_id != cmd.agent_id:
+    # The agent that ran this attempt: the lease holder, or for a finished attempt (a repeated
+    # report whose answer was lost, after the job was queued again) the one in its history.
+    ran = {past.number: past.agent_id for past in job.history}
+    holder = ran.get(cmd.attempt, job.agent_id if cmd.attempt == job.attempt else None)
+    if holder is None or holder != cmd.agent_id:
         raise Conflict("this agent does not hold the job's lease; its result is refused")
     build.complete_job(
         cmd.job_id,

@@ -12,7 +12,7 @@ import dataclasses
 from ferrous.application.commands import TriggerBuild
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.job_definitions import jobs_of
-from ferrous.application.ports import UnitOfWork
+from ferrous.application.ports import ResolvedRef, UnitOfWork
 from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict
 from ferrous.pipeline_config.compiler import compile_pipeline
@@ -26,6 +26,9 @@ async def trigger_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) 
     project = await uow.projects.get(pipeline.project_id)
     ref = cmd.ref or (None if cmd.sha else project.default_branch)
     resolved = await deps.sources.resolve(project.repo_url, cmd.sha or ref or "HEAD")
+    if cmd.sha and ref:  # an exact commit of a branch or tag: keep what the ref says it is
+        named = await deps.sources.resolve(project.repo_url, ref)
+        resolved = ResolvedRef(sha=resolved.sha, branch=named.branch, tag=named.tag)
     tree = await deps.sources.checkout(project.repo_url, resolved.sha)
     info = await deps.sources.commit_info(project.repo_url, resolved.sha)
     context = TriggerContext(
