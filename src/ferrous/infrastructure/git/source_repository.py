@@ -53,31 +53,46 @@ class GitSourceRepository:
         return out
 
     async def resolve(self, repo_url: str, ref: str) -> ResolvedRef:
-        """One `git log` answers both what ``ref`` is and what the commit says."""
+        """One `git for-each-ref` tells what ``ref`` is and, for a branch (the usual trigger),
+        what its commit says; a tag or a sha takes one `git log` more."""
         if not local_path(repo_url).exists():
             raise NotFound(f"repository {repo_url} does not exist")
         kinds = await self._git(
             repo_url,
             "for-each-ref",
-            "--format=%(refname)",
+            f"--format=%(refname){_SEP}%(objecttype){_SEP}%(objectname){_SEP}"
+            f"%(authorname) %(authoremail){_SEP}%(committerdate:iso-strict){_SEP}%(contents)%00",
             f"refs/heads/{ref}",
             f"refs/tags/{ref}",
             check=False,
         )
-        names = kinds.decode().split()
-        branch = ref if f"refs/heads/{ref}" in names else None
-        tag = ref if f"refs/tags/{ref}" in names and branch is None else None
+        found = {}
+        for record in kinds.decode(errors="replace").split("\0"):
+            name, _, rest = record.strip("\n").partition(_SEP)
+            if name:
+                found[name] = rest
+        head = found.get(f"refs/heads/{ref}")
+        if head is not None and head.startswith(f"commit{_SEP}"):
+            sha, author, timestamp, message = head.split(_SEP, 4)[1:]
+            return self._remember(sha, author, timestamp, message, branch=ref, tag=None)
+        branch = ref if head is not None else None
+        tag = ref if f"refs/tags/{ref}" in found and branch is None else None
         target = f"refs/heads/{ref}" if branch else f"refs/tags/{ref}" if tag else ref
         out = await self._git(
             repo_url, "log", "-1", f"--format=%H{_SEP}%an <%ae>{_SEP}%cI{_SEP}%B", target, "--"
         )
         sha, author, timestamp, message = out.decode(errors="replace").split(_SEP, 3)
+        return self._remember(sha, author, timestamp, message, branch=branch, tag=tag)
+
+    def _remember(
+        self, sha: str, author: str, timestamp: str, message: str, **kinds: str | None
+    ) -> ResolvedRef:
         self._info[sha] = {
             "author": author,
             "timestamp": timestamp,
             "message": message.rstrip("\n"),
         }
-        return ResolvedRef(sha=sha, branch=branch, tag=tag)
+        return ResolvedRef(sha=sha, branch=kinds["branch"], tag=kinds["tag"])
 
     async def commit_info(self, repo_url: str, sha: str) -> dict[str, str]:
         if sha not in self._info:

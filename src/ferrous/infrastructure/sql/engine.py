@@ -59,7 +59,9 @@ def create_engine(
     sqlite = parsed.get_backend_name() == "sqlite"
     options: dict[str, Any] = {"echo": echo, "json_serializer": json_dumps, **kwargs}
     if "poolclass" not in options:  # a queue pool: size it
-        options.setdefault("pool_size", pool_size or (8 if sqlite else 10))
+        # SQLite connections are a file handle each: enough of them that a burst of
+        # concurrent requests does not open and close overflow connections (with pragmas).
+        options.setdefault("pool_size", pool_size or (32 if sqlite else 10))
         options.setdefault("max_overflow", 8 if sqlite else 10)
         if not sqlite:
             options.setdefault("pool_recycle", 1800)

@@ -135,22 +135,14 @@ def _pipeline(row: Row[Any]) -> PipelineView:
     )
 
 
+#: ``_SUMMARY``'s columns, in order: rows are read by position (a ``Row`` attribute lookup
+#: costs ~0.3 µs, and the build listing reads 13 of them for each of up to 200 rows).
+_SUMMARY_FIELDS = tuple(str(column.key) for column in _SUMMARY.selected_columns)
+
+
 def _summary(row: Row[Any]) -> BuildSummary:
-    return BuildSummary(
-        id=row.id,
-        project_id=row.project_id,
-        project_name=row.project_name,
-        pipeline_id=row.pipeline_id,
-        pipeline_name=row.pipeline_name,
-        number=row.number,
-        ref=row.ref,
-        sha=row.sha,
-        source=row.source,
-        status=row.status,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-    )
+    # _DETAIL's rows carry more columns after these: zip stops at the summary's
+    return BuildSummary(**dict(zip(_SUMMARY_FIELDS, row, strict=False)))
 
 
 def _job(row: Row[Any], attempts: list[AttemptView] | None = None) -> JobView:
