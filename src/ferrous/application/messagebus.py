@@ -19,23 +19,22 @@ import structlog
 from ferrous.application import commands as c
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.ports import StaleState, UnitOfWork
+from ferrous.application.use_cases.append_log import append_log
+from ferrous.application.use_cases.cancel_build import cancel_build
 from ferrous.application.use_cases.claim_job import claim_job
 from ferrous.application.use_cases.complete_job import complete_job
-from ferrous.application.use_cases.control_build import (
-    cancel_build,
-    play_job,
-    retry_build,
-    retry_job,
-)
 from ferrous.application.use_cases.create_project import create_project
-from ferrous.application.use_cases.housekeeping import reap_leases, start_due_jobs
 from ferrous.application.use_cases.manage_pipeline import (
     create_pipeline,
     disable_pipeline,
     enable_pipeline,
 )
+from ferrous.application.use_cases.play_job import play_job
+from ferrous.application.use_cases.reap_leases import reap_leases
 from ferrous.application.use_cases.register_agent import register_agent
-from ferrous.application.use_cases.report_progress import append_log, heartbeat
+from ferrous.application.use_cases.report_job_progress import heartbeat
+from ferrous.application.use_cases.retry_build import retry_build, retry_job
+from ferrous.application.use_cases.start_due_jobs import start_due_jobs
 from ferrous.application.use_cases.trigger_build import trigger_build
 from ferrous.domain.events import Event
 

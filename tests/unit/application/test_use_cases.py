@@ -15,9 +15,9 @@ import pytest
 from ferrous.application import commands as c
 from ferrous.application.messagebus import COMMAND_HANDLERS, MAX_ATTEMPTS
 from ferrous.application.ports import StaleState, UnitOfWork
-from ferrous.application.use_cases.control_build import cancel_build
+from ferrous.application.use_cases.cancel_build import cancel_build
 from ferrous.application.use_cases.register_agent import hash_token
-from ferrous.application.use_cases.report_progress import ORPHAN_GRACE
+from ferrous.application.use_cases.report_job_progress import ORPHAN_GRACE
 from ferrous.domain.agent import AgentStatus
 from ferrous.domain.build import RUNNER_SYSTEM_FAILURE
 from ferrous.domain.errors import ConfigInvalid, Conflict, InvalidTransition, NotFound

@@ -1,8 +1,8 @@
-"""Periodic work of the scheduler: expire leases of silent agents, start delayed jobs."""
+"""Periodic: disconnect silent agents and settle the jobs they held."""
 
 from __future__ import annotations
 
-from ferrous.application.commands import ReapLeases, StartDueJobs
+from ferrous.application.commands import ReapLeases
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.ports import UnitOfWork
 
@@ -25,14 +25,3 @@ async def reap_leases(cmd: ReapLeases, uow: UnitOfWork, deps: Dependencies) -> i
             settled += 1
     await uow.commit()
     return settled
-
-
-async def start_due_jobs(cmd: StartDueJobs, uow: UnitOfWork, deps: Dependencies) -> int:
-    now = deps.clock.now()
-    started = 0
-    for build_id in await uow.builds.with_due_jobs(now):
-        build = await uow.builds.get(build_id)
-        started += len(build.start_due(now))
-        await uow.builds.save(build)
-    await uow.commit()
-    return started

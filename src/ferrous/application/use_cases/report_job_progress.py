@@ -1,13 +1,13 @@
-"""What a running agent tells the server: it is alive (heartbeat) and what its jobs print."""
+"""A running agent says it is alive and what it runs; the answer says what to cancel."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from ferrous.application.commands import AppendLog, Heartbeat
+from ferrous.application.commands import Heartbeat
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.ports import UnitOfWork
-from ferrous.domain.errors import Conflict, NotFound
+from ferrous.domain.errors import NotFound
 from ferrous.domain.statuses import JobStatus
 
 #: A job leased to an agent that does not report it running is lost after this long (the
@@ -41,13 +41,3 @@ async def heartbeat(cmd: Heartbeat, uow: UnitOfWork, deps: Dependencies) -> list
             cancel.append(job_id)
     await uow.commit()
     return cancel
-
-
-async def append_log(cmd: AppendLog, uow: UnitOfWork, deps: Dependencies) -> int:
-    """Store a chunk at its byte offset; returns the log's length. Only the lease holder writes."""
-    lease = await uow.builds.job_lease(cmd.job_id)
-    if lease.agent_id != cmd.agent_id or lease.status != JobStatus.RUNNING:
-        raise Conflict("this agent does not hold the job's lease")
-    size = await uow.logs.append(cmd.job_id, cmd.offset, cmd.data)
-    await uow.commit()
-    return size
