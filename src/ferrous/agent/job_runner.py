@@ -209,7 +209,7 @@ class JobRun:
         executor = site.executor(self.request.key)
         with self._lock:
             self._executor = executor
-        if executor.name == "shell" and (spec.image or spec.services):
+        if executor.name in ("shell", "sandbox") and (spec.image or spec.services):
             out.note("WARNING: the shell executor runs on this machine: image/services ignored")
         try:
             executor.prepare(workspace)

@@ -17,6 +17,7 @@ import functools
 import os
 import shutil
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from ferrous.agent.executor import OutputSink, Step, StepResult
@@ -81,8 +82,8 @@ class ShellExecutor:
         script = self._scratch / f"{self._label}.{step.name}.sh"
         script.write_text(render_script(step.commands), encoding="utf-8")
         self._scripts.append(script)
-        env = {**os.environ, **step.variables}
-        argv = (self._shell, "--noprofile", "--norc", str(script))
+        env = self._environment(step.variables)
+        argv = self._command(self._shell, script)
         with self._lock:
             if self._canceled:
                 return StepResult(None, canceled=True)
@@ -101,6 +102,16 @@ class ShellExecutor:
         if outcome.terminated:
             return StepResult(None, canceled=True)
         return StepResult(outcome.returncode)
+
+    # Hooks for executors that run the same scripts another way (``SandboxExecutor``).
+
+    def _command(self, shell: str, script: Path) -> list[str]:
+        """The argv that runs ``script`` (already written) with ``shell``."""
+        return [shell, "--noprofile", "--norc", str(script)]
+
+    def _environment(self, variables: Mapping[str, str]) -> dict[str, str]:
+        """The shell's environment: this process's own, under the step's variables."""
+        return {**os.environ, **variables}
 
     def cancel(self) -> None:
         with self._lock:

@@ -1,6 +1,9 @@
 """The contract every executor keeps (see ``ferrous.agent.executor``), with real processes.
 
 Parametrized over the executors: a new executor joins ``EXECUTORS`` and must pass them all.
+The sandbox case skips where bubblewrap cannot run, and fails there instead when
+``FERROUS_REQUIRE_SANDBOX=1`` (CI sets it). Leftover processes are found by a marker variable
+in their environment, not by pid: inside the sandbox's PID namespace ``$!`` is not a host pid.
 """
 
 from __future__ import annotations
@@ -8,24 +11,44 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from ferrous.agent.executor import Executor, Step
+from ferrous.agent.sandbox import SandboxExecutor, sandbox_problem
 from ferrous.agent.shell import ShellExecutor, render_script
 from tests.unit.agent.conftest import Collected
 
 GRACE = 0.5
 EXECUTORS: dict[str, Callable[[Path], Executor]] = {
     "shell": lambda scratch: ShellExecutor(scratch_dir=scratch, label="t", kill_grace=GRACE),
+    "sandbox": lambda scratch: SandboxExecutor(scratch_dir=scratch, label="t", kill_grace=GRACE),
 }
+MARKER = "FERROUS_TEST_MARKER"
+
+
+def require_sandbox() -> None:
+    """Skip when bubblewrap cannot run here, or fail if the environment demands a sandbox."""
+    problem = sandbox_problem()
+    if problem is None:
+        return
+    if os.environ.get("FERROUS_REQUIRE_SANDBOX") == "1":
+        pytest.fail(f"FERROUS_REQUIRE_SANDBOX=1 but {problem}")
+    pytest.skip(problem)
+
+
+def make_executor(kind: str, scratch: Path) -> Executor:
+    if kind == "sandbox":
+        require_sandbox()
+    return EXECUTORS[kind](scratch)
 
 
 @pytest.fixture(params=sorted(EXECUTORS))
 def executor(request: pytest.FixtureRequest, tmp_path: Path, workspace: Path) -> Iterator[Executor]:
-    made = EXECUTORS[request.param](tmp_path / "scratch")
+    made = make_executor(request.param, tmp_path / "scratch")
     made.prepare(workspace)
     yield made
     made.cleanup()
@@ -44,13 +67,34 @@ def process_gone(pid: int) -> bool:
         return True
 
 
-def wait_gone(pid: int, within: float) -> bool:
+@pytest.fixture
+def marker() -> str:
+    return uuid.uuid4().hex
+
+
+def marked(marker: str) -> list[int]:
+    """Live processes whose environment carries ``FERROUS_TEST_MARKER=marker``."""
+    needle = f"\0{MARKER}={marker}\0".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if needle in b"\0" + environ.read() and not process_gone(int(entry)):
+                    found.append(int(entry))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def wait_none_marked(marker: str, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if process_gone(pid):
+        if not marked(marker):
             return True
         time.sleep(0.02)
-    return process_gone(pid)
+    return not marked(marker)
 
 
 def test_output_and_success(executor: Executor, sink: Collected) -> None:
@@ -84,10 +128,24 @@ def test_pipefail(executor: Executor, sink: Collected) -> None:
 def test_multi_line_commands_and_variables(
     executor: Executor, sink: Collected, workspace: Path
 ) -> None:
+    (workspace / "source.txt").write_text("from the host\n")
     script = 'if [ "$GREETING" = hi ]; then\n  echo "said $GREETING in $PWD"\nfi'
-    result = executor.run(step(script, GREETING="hi"), sink)
+    result = executor.run(
+        step(
+            script,
+            "cat source.txt",
+            'echo "project $CI_PROJECT_DIR"',
+            GREETING="hi",
+            CI_PROJECT_DIR=str(workspace),
+        ),
+        sink,
+    )
     assert result.ok
-    assert f"said hi in {workspace}" in sink.text
+    said = sink.text.split("said hi in ", 1)[1].split("\n", 1)[0]
+    assert f"project {said}\n" in sink.text  # the job sees CI_PROJECT_DIR as its cwd
+    assert "from the host" in sink.text
+    if executor.name == "shell":
+        assert said == str(workspace)
     assert "$ if [" in sink.text
 
 
@@ -103,19 +161,16 @@ def test_stdin_is_empty(executor: Executor, sink: Collected) -> None:
 
 
 def test_timeout_kills_the_whole_process_tree(
-    executor: Executor, sink: Collected, workspace: Path
+    executor: Executor, sink: Collected, marker: str
 ) -> None:
     started = time.monotonic()
-    result = executor.run(
-        step("sleep 60 & echo $! > grandchild.pid", "sleep 60", timeout=0.5), sink
-    )
+    result = executor.run(step("sleep 60 &", "sleep 60", timeout=0.5, **{MARKER: marker}), sink)
     took = time.monotonic() - started
     assert result.timed_out
     assert result.exit_code is None
     assert not result.ok
     assert took < 0.5 + GRACE + 2
-    grandchild = int((workspace / "grandchild.pid").read_text())
-    assert wait_gone(grandchild, 2), "the background sleep outlived the timeout"
+    assert wait_none_marked(marker, 2), "the background sleep outlived the timeout"
 
 
 def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(
@@ -129,25 +184,25 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(
 
 
 def test_background_processes_do_not_keep_the_step_alive(
-    executor: Executor, sink: Collected, workspace: Path
+    executor: Executor, sink: Collected, marker: str
 ) -> None:
     started = time.monotonic()
-    result = executor.run(step("sleep 60 & echo $! > bg.pid", "echo done"), sink)
+    result = executor.run(step("sleep 60 &", "echo done", **{MARKER: marker}), sink)
     assert result.ok
     assert time.monotonic() - started < GRACE + 2
-    assert wait_gone(int((workspace / "bg.pid").read_text()), 2)
+    assert wait_none_marked(marker, 2)
 
 
-def test_cancel_from_another_thread(executor: Executor, sink: Collected, workspace: Path) -> None:
+def test_cancel_from_another_thread(executor: Executor, sink: Collected, marker: str) -> None:
     timer = threading.Timer(0.3, executor.cancel)
     timer.start()
     started = time.monotonic()
-    result = executor.run(step("echo $$ > shell.pid", "sleep 60", timeout=None), sink)
+    result = executor.run(step("sleep 60", timeout=None, **{MARKER: marker}), sink)
     timer.join()
     assert result.canceled
     assert result.exit_code is None
     assert time.monotonic() - started < 0.3 + GRACE + 2
-    assert wait_gone(int((workspace / "shell.pid").read_text()), 2)
+    assert wait_none_marked(marker, 2), "the shell or its sleep outlived the cancel"
     again = executor.run(step("echo never"), sink)
     assert again.canceled
     assert "never" not in sink.text
@@ -162,9 +217,12 @@ def test_large_output_arrives_complete(executor: Executor, sink: Collected) -> N
     assert len(lines) == 200001
 
 
-def test_cleanup_leaves_no_scripts(tmp_path: Path, workspace: Path, sink: Collected) -> None:
+@pytest.mark.parametrize("kind", sorted(EXECUTORS))
+def test_cleanup_leaves_no_scripts(
+    kind: str, tmp_path: Path, workspace: Path, sink: Collected
+) -> None:
     scratch = tmp_path / "scratch"
-    executor = ShellExecutor(scratch_dir=scratch, label="x")
+    executor = make_executor(kind, scratch)
     executor.prepare(workspace)
     executor.run(step("true"), sink)
     assert os.listdir(scratch)
