@@ -23,9 +23,9 @@ from ferrous.application.messagebus import MessageBus
 from ferrous.application.ports import Broker
 from ferrous.application.queries import Queries
 from ferrous.application.signals import Flag, JobSignals
-from ferrous.domain.errors import ConfigInvalid, NotFound
+from ferrous.domain.errors import NotFound
 from ferrous.domain.events import Event, JobCompleted, JobQueued
-from ferrous.infrastructure.broker.memory import InMemoryBroker
+from ferrous.infrastructure.broker.factory import broker_from_url
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
 from ferrous.infrastructure.settings import Settings, registration_token
 from ferrous.infrastructure.sql.engine import create_engine
@@ -117,17 +117,11 @@ async def _resilient(broker: Broker, topic: str) -> AsyncIterator[dict[str, Any]
             await asyncio.sleep(2.0)
 
 
-def _broker(url: str) -> Broker:
-    if url.startswith("memory:"):
-        return InMemoryBroker()
-    raise ConfigInvalid(f"unsupported broker URL {url!r}: use memory://")
-
-
 async def bootstrap(settings: Settings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
-    broker = _broker(settings.broker_url)
+    broker = broker_from_url(settings.broker_url)
     signals = JobSignals()
     deps = Dependencies(
         clock=SystemClock(),

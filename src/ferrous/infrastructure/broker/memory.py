@@ -1,37 +1,57 @@
 """The in-process broker: the default for a single server, and the one tests use.
 
 Each subscriber gets its own bounded queue; a subscriber too slow to keep up loses the oldest
-messages rather than slowing publishers down (the database is the source of truth).
+messages rather than slowing publishers down (the database is the source of truth). Messages
+go through JSON like on the network brokers, so a message they would refuse is refused here
+too, and subscribers never share a mutable object.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ferrous.infrastructure.broker.delivery import encode
+
 QUEUE_SIZE = 1000
+_CLOSED: dict[str, Any] = {}  # put in every queue by close(): ends the subscriptions
 
 
 class InMemoryBroker:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._closed = False
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        encoded = encode(message)  # the network brokers' wire format: refuses what they refuse
+        if self._closed:
+            return
         for queue in list(self._subscribers.get(topic, ())):
             if queue.full():
                 queue.get_nowait()
-            queue.put_nowait(message)
+            queue.put_nowait(json.loads(encoded))
 
     async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+        if self._closed:
+            raise RuntimeError("the broker is closed")
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers[topic].add(queue)
         try:
             while True:
-                yield await queue.get()
+                message = await queue.get()
+                if message is _CLOSED:
+                    return
+                yield message
         finally:
             self._subscribers[topic].discard(queue)
 
     async def close(self) -> None:
-        self._subscribers.clear()
+        self._closed = True
+        for queues in self._subscribers.values():
+            for queue in queues:
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(_CLOSED)

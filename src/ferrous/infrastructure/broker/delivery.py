@@ -1,0 +1,137 @@
+"""What the network brokers share, so both are best effort in the same way.
+
+``Inbox`` buffers a subscription (the oldest messages go when a subscriber falls behind),
+``PublishOutage`` makes publishing during an outage drop quickly instead of hanging request
+handlers, ``backoff`` paces reconnects, ``encode``/``decode`` are the wire format (compact
+JSON objects). See ``redis.py`` for the behaviour they give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+def pop_query_option(url: str, name: str) -> tuple[str, str | None]:
+    """``url`` without the query option ``name`` (its client library would refuse it), and
+    the option's value."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    values = [value for key, value in query if key == name]
+    if not values:
+        return url, None
+    rest = urlencode([(key, value) for key, value in query if key != name])
+    return urlunsplit(parts._replace(query=rest)), values[-1]
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """JSON for ``message``; TypeError or ValueError if it is not a JSON-safe dict (a bug)."""
+    if not isinstance(message, dict):
+        raise TypeError(f"a broker message is a dict, not {type(message).__name__}")
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def decode(data: bytes | str, broker: str, topic: str) -> dict[str, Any] | None:
+    """The message in ``data``, or None (logged) when it is not a JSON object."""
+    try:
+        message = json.loads(data)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        log.warning("broker_message_invalid", broker=broker, topic=topic, size=len(data))
+        return None
+    return message
+
+
+def describe(exc: BaseException) -> str:
+    """An exception for the logs: its type, and its message when it has one."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def backoff(attempt: int, first: float = 0.1, limit: float = 5.0) -> float:
+    """Seconds to wait before reconnection attempt ``attempt`` (1, 2, ...), with jitter."""
+    return min(limit, first * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+class PublishOutage:
+    """Publishing while the broker is away: after a failure, drop at once for a pause that
+    grows from FIRST_PAUSE to LONGEST_PAUSE, then try again; log once per outage."""
+
+    FIRST_PAUSE = 0.5
+    LONGEST_PAUSE = 5.0
+
+    def __init__(self, broker: str) -> None:
+        self._broker = broker
+        self._pause = 0.0
+        self._until = 0.0
+        self._dropped = 0
+
+    def skip(self) -> bool:
+        """True (and counted as dropped) while pausing after a failure."""
+        if self._pause and asyncio.get_running_loop().time() < self._until:
+            self._dropped += 1
+            return True
+        return False
+
+    def failed(self, exc: BaseException) -> None:
+        if not self._pause:
+            log.warning("broker_publish_failed", broker=self._broker, error=describe(exc))
+        self._pause = min(self.LONGEST_PAUSE, self._pause * 2 or self.FIRST_PAUSE)
+        self._until = asyncio.get_running_loop().time() + self._pause
+        self._dropped += 1
+
+    def succeeded(self) -> None:
+        if self._pause:
+            log.info("broker_publish_recovered", broker=self._broker, dropped=self._dropped)
+            self._pause = 0.0
+            self._dropped = 0
+
+
+class Inbox:
+    """A subscription's bounded buffer: when it is full, the oldest message makes room."""
+
+    def __init__(self, topic: str, size: int = 1000) -> None:
+        self.topic = topic
+        self._messages: deque[dict[str, Any]] = deque(maxlen=size)
+        self._arrived = asyncio.Event()
+        self._closed = False
+        self._lagging = False
+
+    def put(self, message: dict[str, Any]) -> None:
+        full = len(self._messages) == self._messages.maxlen
+        if full and not self._lagging:
+            log.warning("broker_subscriber_lagging", topic=self.topic)
+        self._lagging = full
+        self._messages.append(message)
+        self._arrived.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._arrived.set()
+
+    async def get(self) -> dict[str, Any] | None:
+        """The next message, or None once closed (messages still buffered are dropped)."""
+        while not self._closed:
+            if self._messages:
+                return self._messages.popleft()
+            self._arrived.clear()
+            await self._arrived.wait()
+        return None

@@ -1,0 +1,178 @@
+"""The Redis broker: Redis pub/sub, for several server processes sharing one Redis.
+
+Messages are JSON objects published on the channel ``<prefix><topic>`` (prefix ``ferrous:``
+by default; set it with ``prefix=`` or the URL's ``?prefix=``). Pub/sub channels ignore the
+database number of the URL, so the prefix is what keeps several installations sharing a Redis
+apart.
+
+Connections: publishing uses the client's pool (one connection unless publishes overlap);
+each subscription holds its own connection, read by its own task into a bounded inbox. Our
+servers open a handful of long-lived subscriptions (events, logs), so a connection each is
+cheap, and it keeps one slow or broken subscriber from delaying the others (a shared
+connection would need its own fan-out with the same inboxes anyway).
+
+Delivery is best effort (the database stays the source of truth):
+
+- Publishing never waits more than ``publish_timeout`` and never raises for a broker
+  problem: the message is logged and dropped (``broker_publish_failed`` once per outage,
+  ``broker_publish_recovered`` with the count dropped). After a failure, publishes are
+  dropped at once for a pause that grows from 0.5 s to 5 s, so a dead broker costs request
+  handlers and the outbox relay nothing. A message that is not JSON raises ``TypeError`` or
+  ``ValueError``: that is a bug in the caller, not an outage.
+- A subscription reconnects by itself, with exponential backoff (0.1 s up to 5 s, with
+  jitter), and resubscribes. Messages published while it was disconnected are lost;
+  servers find that work by polling the database. A connection that stops answering (no
+  message and no reply to a ping for three ``heartbeat`` periods) is treated as lost.
+- A subscriber that falls 1,000 messages behind loses the oldest ones.
+- ``close()`` ends every open subscription and releases all connections; subscribing
+  afterwards raises ``RuntimeError``, publishing afterwards drops the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from ferrous.infrastructure.broker.delivery import (
+    Inbox,
+    PublishOutage,
+    backoff,
+    decode,
+    describe,
+    encode,
+    pop_query_option,
+)
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PREFIX = "ferrous:"
+
+
+class RedisBroker:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        publish_timeout: float = 1.0,
+        heartbeat: float = 10.0,
+    ) -> None:
+        """``url`` is a ``redis://`` or ``rediss://`` URL; nothing connects until first use.
+
+        ``prefix`` (default: the URL's ``?prefix=``, else ``ferrous:``) namespaces the
+        channels. Other URL query options are redis-py's (``socket_timeout``,
+        ``client_name``, ...).
+        """
+        url, url_prefix = pop_query_option(url, "prefix")
+        self.prefix = prefix if prefix is not None else (url_prefix or DEFAULT_PREFIX)
+        self._publish_timeout = publish_timeout
+        self._heartbeat = heartbeat
+        # Options in the URL win over these defaults. One retry lets a pooled connection that
+        # the server closed reconnect transparently; longer outages are handled here.
+        self._client: Redis = Redis.from_url(
+            url,
+            socket_connect_timeout=publish_timeout,
+            socket_timeout=5.0,
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._outage = PublishOutage("redis")
+        self._subscriptions: dict[asyncio.Task[None], Inbox] = {}
+        self._closed = False
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        data = encode(message)
+        if self._closed:
+            log.debug("broker_publish_after_close", broker="redis", topic=topic)
+            return
+        if self._outage.skip():
+            return
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await self._client.publish(self.prefix + topic, data)
+        except Exception as exc:  # whatever the client raises, the message did not go out
+            self._outage.failed(exc)
+        else:
+            self._outage.succeeded()
+
+    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+        if self._closed:
+            raise RuntimeError("the broker is closed")
+        inbox = Inbox(topic)
+        pump = asyncio.create_task(self._pump(topic, inbox), name=f"redis-subscription:{topic}")
+        self._subscriptions[pump] = inbox
+        try:
+            while (message := await inbox.get()) is not None:
+                yield message
+        finally:
+            self._subscriptions.pop(pump, None)
+            pump.cancel()
+            await asyncio.wait({pump})
+
+    async def close(self) -> None:
+        self._closed = True
+        pumps = list(self._subscriptions)
+        for pump, inbox in self._subscriptions.items():
+            pump.cancel()
+            inbox.close()
+        self._subscriptions.clear()
+        if pumps:
+            await asyncio.wait(pumps, timeout=5.0)
+        with suppress(Exception):
+            async with asyncio.timeout(5.0):
+                await self._client.aclose()
+
+    async def _pump(self, topic: str, inbox: Inbox) -> None:
+        """Keep one subscription alive, reconnecting with backoff, until cancelled."""
+        failures = 0
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self.prefix + topic)
+                if failures:
+                    log.info("broker_subscription_resumed", broker="redis", topic=topic)
+                failures = 0
+                await self._read(pubsub, inbox)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a subscriber must never crash the server
+                failures += 1
+                delay = backoff(failures)
+                (log.warning if failures == 1 else log.debug)(
+                    "broker_subscription_lost",
+                    broker="redis",
+                    topic=topic,
+                    error=describe(exc),
+                    attempt=failures,
+                    retry_in=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+            finally:
+                with suppress(Exception):
+                    async with asyncio.timeout(1.0):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+
+    async def _read(self, pubsub: PubSub, inbox: Inbox) -> None:
+        unanswered = 0
+        while True:
+            raw = await pubsub.get_message(timeout=self._heartbeat)
+            if raw is None:
+                if unanswered == 2:
+                    raise RedisConnectionError("no answer from Redis to two pings")
+                unanswered += 1
+                await pubsub.ping()
+                continue
+            unanswered = 0
+            if raw["type"] == "message":
+                message = decode(raw["data"], "redis", inbox.topic)
+                if message is not None:
+                    inbox.put(message)
