@@ -77,14 +77,15 @@ def compile_pipeline(
     if text is None and not (repo_dir / file).is_file():
         problems.error("", f"no pipeline file: looked for {', '.join(PIPELINE_FILES)}", None)
         return CompileResult(empty, problems.sorted(), file)
-    config = resolve_config(repo_dir, file, seed, problems, text=text)
+    repo = RepoFiles(repo_dir)  # one file list for includes and rules:exists
+    config = resolve_config(repo_dir, file, seed, problems, text=text, repo=repo)
     check = Checker(problems)
     stages = _read_stages(check, config)
     _check_globals(check, config)
     global_vars, global_raw = read_variables(
         check, config.get("variables"), "variables", config.where("variables")
     )
-    files = Files(RepoFiles(repo_dir), context)
+    files = Files(repo, context)
     pipeline_vars = expand_mapping({**predefined, **global_vars, **context.variables}, global_raw)
     created, workflow_vars, name = _workflow(check, config, pipeline_vars, files)
     pipeline_vars = expand_mapping(

@@ -38,9 +38,11 @@ def resolve_config(
     problems: Problems,
     *,
     text: str | None = None,
+    repo: RepoFiles | None = None,
 ) -> YMap:
     """Load ``root_file`` (or ``text``) and merge it into one config; never raises on bad input.
 
+    ``repo`` shares one view of the repository (and its file list) with the caller.
     ``variables`` are the pipeline-level variables (predefined, project, trigger): they decide
     ``include:rules:if`` and expand ``$VAR`` in include paths, as in GitLab. ``text`` lints a
     file that is not in ``repo_dir``; its local includes are still read from ``repo_dir``.
@@ -48,21 +50,20 @@ def resolve_config(
     collecting = gc.isenabled()
     gc.disable()  # tens of thousands of small acyclic objects: a GC pass would be pure cost
     try:
-        return _resolve(repo_dir, root_file, variables, problems, text)
+        return _resolve(repo or RepoFiles(repo_dir), root_file, variables, problems, text)
     finally:
         if collecting:
             gc.enable()
 
 
 def _resolve(
-    repo_dir: Path,
+    repo: RepoFiles,
     root_file: str,
     variables: Mapping[str, str],
     problems: Problems,
     text: str | None,
 ) -> YMap:
     source = _normalise(root_file)
-    repo = RepoFiles(repo_dir)
     start = Position(file=source, line=1, column=1)
     if text is None:
         text = repo.read(source)
