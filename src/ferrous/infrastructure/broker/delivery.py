@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -135,3 +136,37 @@ class Inbox:
             self._arrived.clear()
             await self._arrived.wait()
         return None
+
+
+Pump = Callable[[str, Inbox], Coroutine[Any, Any, None]]
+
+
+class Subscriptions:
+    """A broker's open subscriptions: each is a pump task feeding an ``Inbox``."""
+
+    def __init__(self, broker: str) -> None:
+        self._broker = broker
+        self._pumps: dict[asyncio.Task[None], Inbox] = {}
+
+    async def run(self, topic: str, pump: Pump) -> AsyncIterator[dict[str, Any]]:
+        """Yield what ``pump`` puts into the subscription's inbox, until it ends or is closed."""
+        inbox = Inbox(topic)
+        task = asyncio.create_task(pump(topic, inbox), name=f"{self._broker}-subscription:{topic}")
+        self._pumps[task] = inbox
+        try:
+            while (message := await inbox.get()) is not None:
+                yield message
+        finally:
+            self._pumps.pop(task, None)
+            task.cancel()
+            await asyncio.wait({task})
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """End every subscription: their iterators stop, their pumps are cancelled."""
+        pumps = list(self._pumps)
+        for task, inbox in self._pumps.items():
+            task.cancel()
+            inbox.close()
+        self._pumps.clear()
+        if pumps:
+            await asyncio.wait(pumps, timeout=timeout)

@@ -41,6 +41,7 @@ from aio_pika.abc import (
 from ferrous.infrastructure.broker.delivery import (
     Inbox,
     PublishOutage,
+    Subscriptions,
     backoff,
     decode,
     describe,
@@ -75,7 +76,7 @@ class RabbitMQBroker:
         self._connect_timeout = connect_timeout
         self._link: asyncio.Task[tuple[AbstractRobustConnection, AbstractExchange]] | None = None
         self._outage = PublishOutage("rabbitmq")
-        self._subscriptions: dict[asyncio.Task[None], Inbox] = {}
+        self._subscriptions = Subscriptions("amqp")
         self._closed = False
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
@@ -107,26 +108,12 @@ class RabbitMQBroker:
             raise RuntimeError("the broker is closed")
         if not topic or "*" in topic or "#" in topic:
             raise ValueError(f"topic {topic!r}: topics are non-empty and without * or #")
-        inbox = Inbox(topic)
-        pump = asyncio.create_task(self._pump(topic, inbox), name=f"amqp-subscription:{topic}")
-        self._subscriptions[pump] = inbox
-        try:
-            while (message := await inbox.get()) is not None:
-                yield message
-        finally:
-            self._subscriptions.pop(pump, None)
-            pump.cancel()
-            await asyncio.wait({pump})
+        async for message in self._subscriptions.run(topic, self._pump):
+            yield message
 
     async def close(self) -> None:
         self._closed = True
-        pumps = list(self._subscriptions)
-        for pump, inbox in self._subscriptions.items():
-            pump.cancel()
-            inbox.close()
-        self._subscriptions.clear()
-        if pumps:
-            await asyncio.wait(pumps, timeout=5.0)
+        await self._subscriptions.close()
         link, self._link = self._link, None
         if link is None:
             return

@@ -45,6 +45,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from ferrous.infrastructure.broker.delivery import (
     Inbox,
     PublishOutage,
+    Subscriptions,
     backoff,
     decode,
     describe,
@@ -86,7 +87,7 @@ class RedisBroker:
             retry=Retry(NoBackoff(), 1),
         )
         self._outage = PublishOutage("redis")
-        self._subscriptions: dict[asyncio.Task[None], Inbox] = {}
+        self._subscriptions = Subscriptions("redis")
         self._closed = False
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
@@ -107,26 +108,12 @@ class RedisBroker:
     async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
         if self._closed:
             raise RuntimeError("the broker is closed")
-        inbox = Inbox(topic)
-        pump = asyncio.create_task(self._pump(topic, inbox), name=f"redis-subscription:{topic}")
-        self._subscriptions[pump] = inbox
-        try:
-            while (message := await inbox.get()) is not None:
-                yield message
-        finally:
-            self._subscriptions.pop(pump, None)
-            pump.cancel()
-            await asyncio.wait({pump})
+        async for message in self._subscriptions.run(topic, self._pump):
+            yield message
 
     async def close(self) -> None:
         self._closed = True
-        pumps = list(self._subscriptions)
-        for pump, inbox in self._subscriptions.items():
-            pump.cancel()
-            inbox.close()
-        self._subscriptions.clear()
-        if pumps:
-            await asyncio.wait(pumps, timeout=5.0)
+        await self._subscriptions.close()
         with suppress(Exception):
             async with asyncio.timeout(5.0):
                 await self._client.aclose()
