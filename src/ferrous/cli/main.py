@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ferrous.cli import lint, remote, run, serve
+from ferrous.cli import agent, lint, remote, run, serve
 
 app = typer.Typer(
     name="ferrous",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.command("lint", help=lint.HELP)(lint.lint_command)
 app.command("run", help=run.HELP)(run.run_command)
 app.command("serve", help=serve.HELP)(serve.serve_command)
+app.command("agent", help=agent.HELP)(agent.agent_command)
 app.add_typer(remote.projects_app, name="project")
 app.command("trigger", help="Start a build of a project; --wait follows it.")(
     remote.trigger_command

@@ -7,7 +7,9 @@ Call order: ``register`` once (or construct with a saved token), then any number
 Failures:
 - Transient ones (connection refused or reset, timeouts, 5xx, 429) are retried with
   exponential backoff and jitter, capped, for up to ``RetryPolicy.give_up_after`` seconds, so
-  a server restart does not kill an agent; then ``ServerUnavailable``. Retrying is safe for
+  a server restart does not kill an agent; then ``ServerUnavailable``. With several server
+  URLs (replicas behind no load balancer), a network error moves the client to the next URL
+  before it retries, so a dead replica is left for a live one. Retrying is safe for
   every call: a log chunk is appended at a byte offset (a repeated chunk is accepted once),
   and a repeated ``complete`` is refused, never counted twice.
 - ``Unauthorized`` (401): the agent token (or registration token) is not accepted.
@@ -104,7 +106,7 @@ class AgentClient:
 
     def __init__(
         self,
-        server_url: str,
+        server_url: str | Sequence[str],
         *,
         token: str | None = None,
         agent_id: str | None = None,
@@ -113,7 +115,11 @@ class AgentClient:
         request_timeout: float = REQUEST_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.server_url = server_url.rstrip("/")
+        urls = [server_url] if isinstance(server_url, str) else list(server_url)
+        if not urls:
+            raise ValueError("AgentClient needs at least one server URL")
+        self.server_urls = tuple(url.rstrip("/") for url in urls)
+        self._current = 0
         self.agent_id = agent_id
         self._token = token
         self._retry = retry or RetryPolicy()
@@ -124,6 +130,19 @@ class AgentClient:
             transport=transport,
             headers={"User-Agent": "ferrous-agent"},
         )
+
+    @property
+    def server_url(self) -> str:
+        """The URL in use: the first one, until a network error moves to the next."""
+        return self.server_urls[self._current]
+
+    def _next_server(self, failed: int) -> None:
+        """Move on from URL number ``failed``, unless a concurrent call already did."""
+        if len(self.server_urls) < 2 or failed != self._current:
+            return
+        self._current = (failed + 1) % len(self.server_urls)
+        self._http.base_url = httpx.URL(self.server_url + PREFIX)
+        log.warning("agent_server_switched", url=self.server_url)
 
     def __repr__(self) -> str:
         return f"AgentClient({self.server_url!r}, agent_id={self.agent_id!r})"
@@ -136,6 +155,10 @@ class AgentClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def use_credentials(self, credentials: AgentCredentials) -> None:
+        """Act as an agent registered before (its identity saved by the caller)."""
+        self.agent_id, self._token = credentials.agent_id, credentials.token
 
     async def register(
         self,
@@ -223,6 +246,7 @@ class AgentClient:
         attempt = 0
         while True:
             retry_after = None
+            using = self._current
             try:
                 response = await self._http.request(
                     method,
@@ -233,6 +257,7 @@ class AgentClient:
                 )
             except httpx.TransportError as exc:
                 error = type(exc).__name__
+                self._next_server(using)
             except httpx.HTTPError as exc:  # not the network: retrying will not help
                 raise AgentProtocolError(f"{method} {path}: {exc}") from exc
             else:
