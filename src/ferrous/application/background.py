@@ -2,18 +2,23 @@
 
 Each loop survives its own errors (logged, then retried after a pause), because a failing
 database or broker must not take the server down: the work is picked up when they return.
+
+With several servers on one database these loops are singletons: ``run_as_singleton`` runs
+one only while this server holds its ``LeaderLock``; the other servers try again every
+``SINGLETON_RETRY`` seconds, so one of them takes over within seconds when the holder dies.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
 
 from ferrous.application.commands import ReapLeases, StartDueJobs
 from ferrous.application.messagebus import MessageBus
+from ferrous.application.ports import LeaderLock
 from ferrous.application.signals import Flag
 
 log = structlog.get_logger(__name__)
@@ -25,6 +30,12 @@ RelayBatch = Callable[[int], Awaitable[int]]
 RELAY_BATCH = 200
 RELAY_IDLE = 1.0  # seconds between relay passes when nothing nudges it
 ERROR_PAUSE = 2.0
+SINGLETON_RETRY = 1.0  # seconds between attempts to take a singleton another server holds
+
+#: The singletons, by lock name.
+OUTBOX_RELAY = "outbox_relay"
+LEASE_REAPER = "lease_reaper"
+DELAYED_JOBS = "delayed_jobs"
 
 
 async def run_outbox_relay(relay_batch: RelayBatch, nudge: Flag) -> None:
@@ -40,6 +51,43 @@ async def run_outbox_relay(relay_batch: RelayBatch, nudge: Flag) -> None:
             await nudge.wait(RELAY_IDLE)
 
 
+async def run_as_singleton(
+    lock: LeaderLock,
+    name: str,
+    work: Callable[[], Coroutine[Any, Any, Any]],
+    retry: float = SINGLETON_RETRY,
+) -> None:
+    """Run ``work()`` while this server holds the lock ``name``; wait for it otherwise.
+
+    When the lock is lost (its connection died) the work is cancelled at once and the loop
+    goes back to trying to acquire it. Cancelling this task stops the work and releases the
+    lock.
+    """
+    while True:
+        try:
+            held = await lock.try_acquire(name)
+        except Exception:
+            log.exception("singleton_acquire_failed", singleton=name)
+            held = None
+        if held is None:
+            await asyncio.sleep(retry)
+            continue
+        log.info("singleton_acquired", singleton=name)
+        working: asyncio.Task[Any] = asyncio.create_task(work(), name=f"singleton:{name}")
+        watching = asyncio.create_task(held.lost(), name=f"singleton_watch:{name}")
+        try:
+            await asyncio.wait({working, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (working, watching):
+                task.cancel()
+            await asyncio.gather(working, watching, return_exceptions=True)
+            await held.release()
+        if working.done() and not working.cancelled() and working.exception() is not None:
+            log.error("singleton_failed", singleton=name, error=repr(working.exception()))
+        log.warning("singleton_released", singleton=name)
+        await asyncio.sleep(retry)
+
+
 async def _every(seconds: float, name: str, action: Callable[[], Awaitable[Any]]) -> None:
     while True:
         try:
@@ -49,10 +97,11 @@ async def _every(seconds: float, name: str, action: Callable[[], Awaitable[Any]]
         await asyncio.sleep(seconds)
 
 
-async def run_housekeeping(bus: MessageBus, lease_timeout: float) -> None:
-    """Expire leases of silent agents and start delayed jobs that are due."""
-    async with asyncio.TaskGroup() as group:
-        group.create_task(
-            _every(max(lease_timeout / 4, 0.5), "reap_leases", lambda: bus.handle(ReapLeases()))
-        )
-        group.create_task(_every(1.0, "start_due_jobs", lambda: bus.handle(StartDueJobs())))
+async def run_lease_reaper(bus: MessageBus, lease_timeout: float) -> None:
+    """Expire leases of silent agents."""
+    await _every(max(lease_timeout / 4, 0.5), "reap_leases", lambda: bus.handle(ReapLeases()))
+
+
+async def run_delayed_job_starter(bus: MessageBus) -> None:
+    """Start delayed jobs that are due."""
+    await _every(1.0, "start_due_jobs", lambda: bus.handle(StartDueJobs()))

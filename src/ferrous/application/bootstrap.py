@@ -16,11 +16,19 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ferrous.application.background import run_housekeeping, run_outbox_relay
+from ferrous.application.background import (
+    DELAYED_JOBS,
+    LEASE_REAPER,
+    OUTBOX_RELAY,
+    run_as_singleton,
+    run_delayed_job_starter,
+    run_lease_reaper,
+    run_outbox_relay,
+)
 from ferrous.application.commands import AppendLog
 from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.messagebus import MessageBus
-from ferrous.application.ports import Broker
+from ferrous.application.ports import Broker, LeaderLock
 from ferrous.application.queries import Queries
 from ferrous.application.signals import Flag, JobSignals
 from ferrous.domain.errors import NotFound
@@ -29,6 +37,7 @@ from ferrous.infrastructure.broker.factory import broker_from_url
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
 from ferrous.infrastructure.settings import Settings, registration_token
 from ferrous.infrastructure.sql.engine import create_engine
+from ferrous.infrastructure.sql.leader import leader_lock_for
 from ferrous.infrastructure.sql.migrate import migrate
 from ferrous.infrastructure.sql.outbox import OutboxMessage, relay_outbox
 from ferrous.infrastructure.sql.queries import SqlQueries
@@ -49,6 +58,7 @@ class Server:
     broker: Broker
     signals: JobSignals
     registration_token: str
+    leader: LeaderLock
     relay_nudge: Flag = field(default_factory=Flag)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -74,11 +84,20 @@ class Server:
         return await relay_outbox(self.engine, publish, limit)
 
     def start(self) -> None:
-        """Start the background loops (call from a running event loop)."""
+        """Start the background loops (call from a running event loop).
+
+        The outbox relay, the lease reaper and the delayed-job starter are singletons: they
+        run on the one server that holds their lock (see ``background.run_as_singleton``).
+        """
+        singletons = {
+            OUTBOX_RELAY: lambda: run_outbox_relay(self.relay_batch, self.relay_nudge),
+            LEASE_REAPER: lambda: run_lease_reaper(self.bus, self.settings.lease_timeout),
+            DELAYED_JOBS: lambda: run_delayed_job_starter(self.bus),
+        }
         self.tasks = [
-            asyncio.create_task(run_outbox_relay(self.relay_batch, self.relay_nudge)),
-            asyncio.create_task(
-                run_housekeeping(self.bus, self.settings.lease_timeout), name="housekeeping"
+            *(
+                asyncio.create_task(run_as_singleton(self.leader, name, work), name=name)
+                for name, work in singletons.items()
             ),
             asyncio.create_task(self._listen_events(), name="listen_events"),
             asyncio.create_task(self._listen_logs(), name="listen_logs"),
@@ -88,6 +107,7 @@ class Server:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.leader.close()
         await self.broker.close()
         await self.engine.dispose()
 
@@ -138,6 +158,7 @@ async def bootstrap(settings: Settings) -> Server:
         broker=broker,
         signals=signals,
         registration_token=registration_token(settings),
+        leader=leader_lock_for(engine),
     )
     bus.on_events_committed(server.relay_nudge.set)
 

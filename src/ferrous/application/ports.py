@@ -216,3 +216,35 @@ class SourceRepository(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class Leadership(Protocol):
+    """One held singleton lock, as returned by ``LeaderLock.try_acquire``.
+
+    Call order: ``lost()`` may be awaited (once, by one task) while the holder works;
+    ``release()`` is called exactly once at the end, after ``lost()`` has returned or been
+    cancelled. ``lost()`` returns when the lock can no longer be vouched for (its
+    connection died, was terminated or stopped answering the periodic check): the database
+    may already have given the lock to another server, so the holder must stop the singleton
+    work at once. ``release()`` never raises; it is safe after a loss.
+    """
+
+    async def lost(self) -> None: ...
+
+    async def release(self) -> None: ...
+
+
+class LeaderLock(Protocol):
+    """Named locks that make work run on exactly one server of a cluster (a singleton).
+
+    ``try_acquire`` never waits for the lock: it answers a ``Leadership`` when this process
+    now holds ``name`` and None when someone else does (callers retry every second or two).
+    A name is held at most once per ``LeaderLock`` at a time. ``close()`` releases whatever
+    is still held and ends the adapter; call it last.
+    """
+
+    async def try_acquire(self, name: str) -> Leadership | None:
+        """Raises StorageError when the database cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
