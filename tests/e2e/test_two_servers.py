@@ -1,7 +1,8 @@
 """Two ``ferrous serve`` processes on one PostgreSQL database and one Redis broker.
 
 A build triggered on a server without agents is run by the other server's agents (wake-ups
-cross servers through the broker). kill -9 of the server holding the singletons (outbox
+cross servers through the broker), and a live log followed on the first server shows the
+chunks that agents send to the second. kill -9 of the server holding the singletons (outbox
 relay, lease reaper, delayed-job starter) mid-build: the other server takes them over and
 every build still finishes. Needs ``FERROUS_TEST_POSTGRES_URL`` and ``FERROUS_TEST_REDIS_URL``.
 """
@@ -13,6 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,50 @@ def test_kill_9_of_the_singleton_holder_mid_build(
     # The slow job whose agent died with the holder was reaped and run again.
     attempts = sorted(_job(build, "slow")["attempt"] for build in done)
     assert attempts in ([1, 2], [2, 2]), done
+
+
+LIVE = """\
+talk:
+  script:
+    - for i in 1 2 3 4 5; do echo "line-$i"; sleep 0.5; done
+"""
+
+
+def test_a_live_log_on_one_server_shows_what_agents_send_to_the_other(
+    tmp_path: Path, cluster_env: dict[str, str]
+) -> None:
+    front = ServerProcess(tmp_path / "a", agents=0, env=cluster_env).start()
+    workers = None
+    try:
+        workers = ServerProcess(tmp_path / "b", agents=1, env=cluster_env).start()
+        client = front.client()
+        build_id = _trigger(client, tmp_path, "live", LIVE)
+        job_id = _job(client.get(f"/builds/{build_id}").json(), "talk")["id"]
+        text, first_chunk_at, end = "", None, None
+        with httpx.stream(
+            "GET", f"{front.url}/api/v1/jobs/{job_id}/log/stream", timeout=60.0
+        ) as stream:
+            event = "message"
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event == "end":
+                    end = json.loads(line[5:])
+                    break
+                elif line.startswith("data:"):
+                    text += json.loads(line[5:])
+                    if first_chunk_at is None and "line-1" in text:
+                        first_chunk_at = time.time()
+        build = wait_for_build(client, build_id, timeout=30)
+    finally:
+        front.stop()
+        if workers is not None:
+            workers.stop()
+    lines = [line for line in text.splitlines() if line.startswith("line-")]
+    assert lines == [f"line-{i}" for i in range(1, 6)]
+    assert end is not None
+    assert end["status"] == "success"
+    finished = _job(build, "talk")["finished_at"]
+    # Live, not replayed at the end: the first line arrived while the job still ran.
+    assert first_chunk_at is not None
+    assert first_chunk_at < datetime.fromisoformat(finished).timestamp() - 1.0
