@@ -55,4 +55,5 @@ class RunResult(NamedTuple):
 
     @property
     def passed(self) -> bool:
-        return self.status == BuildStatus.SUCCESS and not self.canceled
+        # A pipeline whose jobs were all left out by their rules ran nothing and failed nothing.
+        return self.status in (BuildStatus.SUCCESS, BuildStatus.SKIPPED) and not self.canceled
