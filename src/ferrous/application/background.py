@@ -39,14 +39,27 @@ DELAYED_JOBS = "delayed_jobs"
 
 
 async def run_outbox_relay(relay_batch: RelayBatch, nudge: Flag) -> None:
-    """Publish committed events in commit order; woken after commits, else every second."""
+    """Publish committed events in commit order; woken after commits, else every second.
+
+    While the broker or the database is away, a pass fails every ``ERROR_PAUSE`` seconds;
+    the events stay in the outbox. That is logged once per outage (``outbox_relay_failed``,
+    then ``outbox_relay_recovered`` with the failed passes), not on every pass.
+    """
+    failures = 0
     while True:
         try:
             published = await relay_batch(RELAY_BATCH)
-        except Exception:
-            log.exception("outbox_relay_failed")
+        except Exception as exc:
+            if not failures:
+                log.exception("outbox_relay_failed")
+            else:
+                log.debug("outbox_relay_still_failing", error=repr(exc), attempt=failures + 1)
+            failures += 1
             await asyncio.sleep(ERROR_PAUSE)
             continue
+        if failures:
+            log.info("outbox_relay_recovered", failed_passes=failures)
+            failures = 0
         if published < RELAY_BATCH:
             await nudge.wait(RELAY_IDLE)
 

@@ -79,7 +79,9 @@ class Server:
 
     async def relay_batch(self, limit: int) -> int:
         async def publish(message: OutboxMessage) -> None:
-            await self.broker.publish(EVENTS_TOPIC, message.as_message())
+            # required: during a broker outage this raises instead of dropping the event, so
+            # the relay leaves it (and the later ones) in the outbox and retries.
+            await self.broker.publish(EVENTS_TOPIC, message.as_message(), required=True)
 
         return await relay_outbox(self.engine, publish, limit)
 

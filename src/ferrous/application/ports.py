@@ -182,7 +182,14 @@ class Broker(Protocol):
     something that polling would also find.
     """
 
-    async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+    async def publish(self, topic: str, message: dict[str, Any], *, required: bool = False) -> None:
+        """Send ``message`` to the subscribers of ``topic``.
+
+        By default a message the broker cannot take (an outage) is logged and dropped. With
+        ``required=True`` (the outbox relay) that raises ``BrokerUnavailable`` instead, so
+        the caller can keep the message and try again later.
+        """
+        ...
 
     def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]: ...
 

@@ -40,5 +40,9 @@ class StorageError(FerrousError):
     """A storage backend failed."""
 
 
+class BrokerUnavailable(StorageError):
+    """The message broker did not take the message."""
+
+
 class ExecutionError(FerrousError):
     """A job could not be executed."""

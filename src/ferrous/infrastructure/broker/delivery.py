@@ -2,8 +2,10 @@
 
 ``Inbox`` buffers a subscription (the oldest messages go when a subscriber falls behind),
 ``PublishOutage`` makes publishing during an outage drop quickly instead of hanging request
-handlers, ``backoff`` paces reconnects, ``encode``/``decode`` are the wire format (compact
-JSON objects). See ``redis.py`` for the behaviour they give.
+handlers (or, for a ``required`` publish such as the outbox relay's, raise
+``BrokerUnavailable`` quickly so the message is kept and sent again later), ``backoff``
+paces reconnects, ``encode``/``decode`` are the wire format (compact JSON objects).
+See ``redis.py`` for the behaviour they give.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import structlog
+
+from ferrous.domain.errors import BrokerUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +78,11 @@ def backoff(attempt: int, first: float = 0.1, limit: float = 5.0) -> float:
 
 class PublishOutage:
     """Publishing while the broker is away: after a failure, drop at once for a pause that
-    grows from FIRST_PAUSE to LONGEST_PAUSE, then try again; log once per outage."""
+    grows from FIRST_PAUSE to LONGEST_PAUSE, then try again; log once per outage.
+
+    A ``required`` publish is not dropped: it raises ``BrokerUnavailable`` instead (at once
+    during the pause), and the caller keeps the message.
+    """
 
     FIRST_PAUSE = 0.5
     LONGEST_PAUSE = 5.0
@@ -84,19 +92,28 @@ class PublishOutage:
         self._pause = 0.0
         self._until = 0.0
         self._dropped = 0
+        self._error = ""
 
-    def skip(self) -> bool:
-        """True (and counted as dropped) while pausing after a failure."""
+    def skip(self, required: bool = False) -> bool:
+        """True (and counted as dropped) while pausing after a failure; a ``required``
+        publish raises ``BrokerUnavailable`` instead."""
         if self._pause and asyncio.get_running_loop().time() < self._until:
+            if required:
+                raise BrokerUnavailable(f"{self._broker} is unavailable: {self._error}")
             self._dropped += 1
             return True
         return False
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException, required: bool = False) -> None:
+        """Note a failed publish; raises ``BrokerUnavailable`` (from ``exc``) if ``required``,
+        else the message counts as dropped."""
+        self._error = describe(exc)
         if not self._pause:
-            log.warning("broker_publish_failed", broker=self._broker, error=describe(exc))
+            log.warning("broker_publish_failed", broker=self._broker, error=self._error)
         self._pause = min(self.LONGEST_PAUSE, self._pause * 2 or self.FIRST_PAUSE)
         self._until = asyncio.get_running_loop().time() + self._pause
+        if required:
+            raise BrokerUnavailable(f"{self._broker} is unavailable: {self._error}") from exc
         self._dropped += 1
 
     def succeeded(self) -> None:

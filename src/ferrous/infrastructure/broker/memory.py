@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ferrous.domain.errors import BrokerUnavailable
 from ferrous.infrastructure.broker.delivery import encode
 
 QUEUE_SIZE = 1000
@@ -25,9 +26,11 @@ class InMemoryBroker:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._closed = False
 
-    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+    async def publish(self, topic: str, message: dict[str, Any], *, required: bool = False) -> None:
         encoded = encode(message)  # the network brokers' wire format: refuses what they refuse
         if self._closed:
+            if required:
+                raise BrokerUnavailable("the broker is closed")
             return
         for queue in list(self._subscribers.get(topic, ())):
             if queue.full():

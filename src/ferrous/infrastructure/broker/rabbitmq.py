@@ -15,7 +15,8 @@ consumers. If there is no connection yet (RabbitMQ down when the server starts),
 subscription retries with exponential backoff (0.1 s up to 5 s) until it gets one.
 
 Delivery is best effort, as for Redis (see ``redis.py``): ``publish`` gives up after
-``publish_timeout`` and logs and drops the message (then drops at once for a growing pause);
+``publish_timeout`` and logs and drops the message (then drops at once for a growing pause;
+with ``required=True`` it raises ``BrokerUnavailable`` instead of dropping);
 messages published while a subscription is reconnecting are lost (servers fall back to
 polling the database); a subscriber 1,000 messages behind loses the oldest; ``close()`` ends
 every subscription and closes the connection.
@@ -38,6 +39,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from ferrous.domain.errors import BrokerUnavailable
 from ferrous.infrastructure.broker.delivery import (
     Inbox,
     PublishOutage,
@@ -79,12 +81,14 @@ class RabbitMQBroker:
         self._subscriptions = Subscriptions("amqp")
         self._closed = False
 
-    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+    async def publish(self, topic: str, message: dict[str, Any], *, required: bool = False) -> None:
         body = encode(message)
         if self._closed:
+            if required:
+                raise BrokerUnavailable("the broker is closed")
             log.debug("broker_publish_after_close", broker="rabbitmq", topic=topic)
             return
-        if self._outage.skip():
+        if self._outage.skip(required):
             return
         try:
             async with asyncio.timeout(self._publish_timeout):
@@ -99,7 +103,7 @@ class RabbitMQBroker:
                     mandatory=False,  # no subscriber is not an error
                 )
         except Exception as exc:  # whatever the client raises, the message did not go out
-            self._outage.failed(exc)
+            self._outage.failed(exc, required)
         else:
             self._outage.succeeded()
 

@@ -17,8 +17,11 @@ Delivery is best effort (the database stays the source of truth):
   problem: the message is logged and dropped (``broker_publish_failed`` once per outage,
   ``broker_publish_recovered`` with the count dropped). After a failure, publishes are
   dropped at once for a pause that grows from 0.5 s to 5 s, so a dead broker costs request
-  handlers and the outbox relay nothing. A message that is not JSON raises ``TypeError`` or
-  ``ValueError``: that is a bug in the caller, not an outage.
+  handlers nothing. A message that is not JSON raises ``TypeError`` or ``ValueError``: that
+  is a bug in the caller, not an outage.
+- ``publish(..., required=True)`` (the outbox relay) raises ``BrokerUnavailable`` instead of
+  dropping, within the same bounds (at once during the pause), so the relay keeps the event
+  and publishes it again once the broker is back.
 - A subscription reconnects by itself, with exponential backoff (0.1 s up to 5 s, with
   jitter), and resubscribes. Messages published while it was disconnected are lost;
   servers find that work by polling the database. A connection that stops answering (no
@@ -42,6 +45,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from ferrous.domain.errors import BrokerUnavailable
 from ferrous.infrastructure.broker.delivery import (
     Inbox,
     PublishOutage,
@@ -90,18 +94,20 @@ class RedisBroker:
         self._subscriptions = Subscriptions("redis")
         self._closed = False
 
-    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+    async def publish(self, topic: str, message: dict[str, Any], *, required: bool = False) -> None:
         data = encode(message)
         if self._closed:
+            if required:
+                raise BrokerUnavailable("the broker is closed")
             log.debug("broker_publish_after_close", broker="redis", topic=topic)
             return
-        if self._outage.skip():
+        if self._outage.skip(required):
             return
         try:
             async with asyncio.timeout(self._publish_timeout):
                 await self._client.publish(self.prefix + topic, data)
         except Exception as exc:  # whatever the client raises, the message did not go out
-            self._outage.failed(exc)
+            self._outage.failed(exc, required)
         else:
             self._outage.succeeded()
 

@@ -10,6 +10,10 @@ broker with ``relay_outbox(engine, publish)``, which picks the right transaction
   ``engine.begin()`` that reads and then writes can fail with "database is locked" on
   SQLite: use ``write_transaction`` for such blocks.)
 
+The relay stops at the first event ``publish`` refuses (it raises, e.g. ``BrokerUnavailable``
+during a broker outage): the events published before it are marked, that one and the later
+ones stay unpublished, and the next pass starts from it, so events go out in commit order.
+
 Delivery is at least once (a relay that dies between publish and commit publishes again):
 consumers must be idempotent; ``OutboxMessage.id`` identifies a redelivery.
 """
@@ -93,23 +97,39 @@ async def relay_outbox(
 ) -> int:
     """Publish the oldest unpublished events, in order, and mark them; returns how many.
 
-    If ``publish`` raises, nothing of this batch is marked (it is published again later).
+    If ``publish`` raises, the events published before are marked, the rest of the batch is
+    not (it is published again later, from the one that failed), and the exception
+    propagates.
     """
     if engine.dialect.name == "postgresql":
         async with write_transaction(engine) as conn:
             messages = await fetch_unpublished(conn, limit)
-            for message in messages:
-                await publish(message)
-            await mark_published(conn, [m.id for m in messages])
-        return len(messages)
-    try:
-        async with engine.connect() as conn:
-            messages = await fetch_unpublished(conn, limit)
-    except SQLAlchemyError as exc:
-        raise_storage_error(exc)
+            sent, failure = await _publish_in_order(messages, publish)
+            await mark_published(conn, sent)
+    else:
+        try:
+            async with engine.connect() as conn:
+                messages = await fetch_unpublished(conn, limit)
+        except SQLAlchemyError as exc:
+            raise_storage_error(exc)
+        sent, failure = await _publish_in_order(messages, publish)
+        if sent:
+            async with write_transaction(engine) as conn:
+                await mark_published(conn, sent)
+    if failure is not None:
+        raise failure
+    return len(sent)
+
+
+async def _publish_in_order(
+    messages: Sequence[OutboxMessage], publish: Callable[[OutboxMessage], Awaitable[None]]
+) -> tuple[list[int], Exception | None]:
+    """The ids of the messages published, up to the first that failed, and its error."""
+    sent: list[int] = []
     for message in messages:
-        await publish(message)
-    if messages:
-        async with write_transaction(engine) as conn:
-            await mark_published(conn, [m.id for m in messages])
-    return len(messages)
+        try:
+            await publish(message)
+        except Exception as exc:
+            return sent, exc
+        sent.append(message.id)
+    return sent, None
