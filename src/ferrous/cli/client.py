@@ -11,10 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API = "/api/v1"
@@ -31,13 +33,16 @@ def fail(message: str) -> typer.Exit:
 
 class Client:
     def __init__(self, url: str | None) -> None:
+        import httpx  # here, not at the top: `ferrous lint` and `run` need no HTTP client
+
+        self._httpx = httpx
         self.base = server_url(url)
         self.http = httpx.Client(base_url=self.base + API, timeout=30.0)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
+        except self._httpx.TransportError as exc:
             raise fail(f"cannot reach the server at {self.base}: {exc}") from exc
         if response.status_code >= 400:
             raise fail(_problem_text(response))
@@ -58,12 +63,12 @@ class Client:
         headers = {"Accept": "text/event-stream"}
         params = {"offset": offset}
         try:
-            with httpx.stream(
+            with self._httpx.stream(
                 "GET",
                 f"{self.base}{API}/jobs/{job_id}/log/stream",
                 params=params,
                 headers=headers,
-                timeout=httpx.Timeout(30.0, read=None),
+                timeout=self._httpx.Timeout(30.0, read=None),
             ) as response:
                 if response.status_code >= 400:
                     response.read()
@@ -78,7 +83,7 @@ class Client:
                         event = line[6:].strip()
                     elif line.startswith("data:"):
                         data.append(line[5:].removeprefix(" "))
-        except httpx.TransportError as exc:
+        except self._httpx.TransportError as exc:
             raise fail(f"lost the log stream from {self.base}: {exc}") from exc
 
 
