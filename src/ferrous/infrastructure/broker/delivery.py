@@ -14,7 +14,7 @@ import asyncio
 import json
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -115,6 +115,20 @@ class PublishOutage:
         if required:
             raise BrokerUnavailable(f"{self._broker} is unavailable: {self._error}") from exc
         self._dropped += 1
+
+    async def attempt(
+        self, send: Callable[[], Awaitable[None]], *, timeout: float, required: bool
+    ) -> None:
+        """One publish under these rules: skipped while paused, bounded by ``timeout``."""
+        if self.skip(required):
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await send()
+        except Exception as exc:  # whatever the client raises, the message did not go out
+            self.failed(exc, required)
+        else:
+            self.succeeded()
 
     def succeeded(self) -> None:
         if self._pause:

@@ -88,24 +88,20 @@ class RabbitMQBroker:
                 raise BrokerUnavailable("the broker is closed")
             log.debug("broker_publish_after_close", broker="rabbitmq", topic=topic)
             return
-        if self._outage.skip(required):
-            return
-        try:
-            async with asyncio.timeout(self._publish_timeout):
-                _, exchange = await self._connected()
-                await exchange.publish(
-                    aio_pika.Message(
-                        body,
-                        content_type="application/json",
-                        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-                    ),
-                    routing_key=topic,
-                    mandatory=False,  # no subscriber is not an error
-                )
-        except Exception as exc:  # whatever the client raises, the message did not go out
-            self._outage.failed(exc, required)
-        else:
-            self._outage.succeeded()
+
+        async def send() -> None:
+            _, exchange = await self._connected()
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                ),
+                routing_key=topic,
+                mandatory=False,  # no subscriber is not an error
+            )
+
+        await self._outage.attempt(send, timeout=self._publish_timeout, required=required)
 
     async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
         if self._closed:

@@ -101,15 +101,11 @@ class RedisBroker:
                 raise BrokerUnavailable("the broker is closed")
             log.debug("broker_publish_after_close", broker="redis", topic=topic)
             return
-        if self._outage.skip(required):
-            return
-        try:
-            async with asyncio.timeout(self._publish_timeout):
-                await self._client.publish(self.prefix + topic, data)
-        except Exception as exc:  # whatever the client raises, the message did not go out
-            self._outage.failed(exc, required)
-        else:
-            self._outage.succeeded()
+
+        async def send() -> None:
+            await self._client.publish(self.prefix + topic, data)
+
+        await self._outage.attempt(send, timeout=self._publish_timeout, required=required)
 
     async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
         if self._closed:
