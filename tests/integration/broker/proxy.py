@@ -11,8 +11,16 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
+
 
 class TcpProxy:
+    @classmethod
+    def in_front_of(cls, url: str) -> TcpProxy:
+        """A proxy to the server a broker URL names (not started yet)."""
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORTS[parts.scheme])
+
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0

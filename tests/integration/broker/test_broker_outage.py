@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
@@ -31,7 +30,6 @@ from tests.integration.broker.conftest import (
 from tests.integration.broker.proxy import TcpProxy
 
 Listen = Callable[[Broker, str], Listener]
-DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
 #: "Does not hang for more than a couple of seconds" (the publish timeout is 1 s).
 PUBLISH_BOUND = 2.0
 RESUME_BOUND = 20.0
@@ -51,8 +49,7 @@ async def url(kind: str) -> str:
 
 @pytest.fixture
 async def proxy(url: str) -> AsyncIterator[TcpProxy]:
-    parts = urlsplit(url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORTS[parts.scheme])
+    proxy = TcpProxy.in_front_of(url)
     await proxy.start()
     try:
         yield proxy

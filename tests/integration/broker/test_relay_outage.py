@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,7 +46,6 @@ from tests.integration.broker.conftest import (
 from tests.integration.broker.proxy import TcpProxy
 
 Listen = Callable[[Broker, str], Listener]
-DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
 RECOVERY_BOUND = 20.0  # seconds for the relay to get through once the broker is back
 
 
@@ -65,8 +63,7 @@ async def url(kind: str) -> str:
 
 @pytest.fixture
 async def proxy(url: str) -> AsyncIterator[TcpProxy]:
-    parts = urlsplit(url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORTS[parts.scheme])
+    proxy = TcpProxy.in_front_of(url)
     await proxy.start()
     try:
         yield proxy
