@@ -2,7 +2,8 @@
 
 Label routing, capacity, cancellation reaching the job's processes, the saved identity,
 failover between server URLs, an agent killed mid-job (lease expiry and
-``runner_system_failure`` retries) and graceful stops, on SQLite and PostgreSQL.
+``runner_system_failure`` retries), graceful stops and the sandbox executor, on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 
 from tests.e2e.conftest import git_repo
 from tests.e2e.server_process import ServerProcess, wait_for_build
+from tests.unit.agent.test_executor_contract import require_sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +34,20 @@ LEASE_TIMEOUT = 3.0
 
 
 class AgentProcess:
-    def __init__(self, work_dir: Path, servers: list[str], *, labels: str = "", capacity: int = 1):
+    def __init__(
+        self,
+        work_dir: Path,
+        servers: list[str],
+        *,
+        labels: str = "",
+        capacity: int = 1,
+        options: tuple[str, ...] = (),
+    ):
         self.work_dir = work_dir
         self.argv = [sys.executable, "-m", "ferrous", "agent", "--server", ",".join(servers)]
         self.argv += ["--labels", labels, "--capacity", str(capacity)]
         self.argv += ["--work-dir", str(work_dir), "--name", work_dir.name, "--kill-grace", "1"]
+        self.argv += options
         self.log = work_dir.parent / f"{work_dir.name}.log"
         self.proc: subprocess.Popen[str] | None = None
 
@@ -328,3 +339,47 @@ def test_second_sigterm_cancels_the_running_job(
     build = wait_for_build(client, build_id, timeout=5)
     assert build["status"] == "failed", build
     assert build["jobs"][0]["failure_reason"] == "runner_system_failure"
+
+
+SANDBOX_PROBE = """
+probe:
+  script:
+    - echo built > result.txt && cat result.txt
+    - if touch /usr/ferrous-escape; then echo WROTE-SYSTEM; else echo system-read-only; fi
+    - echo "interfaces:" $(tail -n +3 /proc/net/dev | cut -d':' -f1)
+"""
+
+
+def test_sandbox_executor_without_network(
+    agents: Callable[..., AgentProcess], remote_server: ServerProcess, tmp_path: Path
+) -> None:
+    require_sandbox()
+    agents("boxed", options=("--executor", "sandbox", "--no-network"))
+    client, build_id = _trigger(remote_server, tmp_path, SANDBOX_PROBE)
+    build = wait_for_build(client, build_id)
+    assert build["status"] == "success", build
+    text = client.get(f"/jobs/{build['jobs'][0]['id']}/log").text
+    lines = text.splitlines()
+    assert "(sandbox executor, no network)" in text
+    assert "built" in lines
+    assert "system-read-only" in lines
+    assert "WROTE-SYSTEM" not in lines
+    assert "interfaces: lo" in lines  # a network namespace of its own, with loopback only
+    assert not Path("/usr/ferrous-escape").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--no-network"], "--no-network needs the sandbox executor"),
+        (["--executor", "docker"], "unknown executor 'docker'"),
+    ],
+)
+def test_bad_executor_options_are_refused(
+    options: list[str], complaint: str, tmp_path: Path
+) -> None:
+    argv = [sys.executable, "-m", "ferrous", "agent", "--server", "http://127.0.0.1:9"]
+    argv += ["--work-dir", str(tmp_path), *options]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert complaint in " ".join(done.stderr.split())

@@ -14,6 +14,8 @@ is compared with what is expected. Keys of ``expected.json`` (all optional):
   ``gap_at_least`` ([a, b, seconds]: b started that long after a finished);
 - ``stderr_contains``; ``no_runs`` (nothing may have run); ``max_seconds``;
   ``interrupt_when`` (send SIGINT once that job's first command shows in its log);
+- ``sandbox``: true when the scenario needs bubblewrap (skips without it, unless
+  ``FERROUS_REQUIRE_SANDBOX=1``);
 - ``runs``: a list of such objects, run one after the other in the same checkout.
 """
 
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.unit.agent.test_executor_contract import require_sandbox
 
 SCENARIOS = Path(__file__).parent / "run_scenarios"
 NAMES = sorted(p.name for p in SCENARIOS.iterdir() if (p / "expected.json").is_file())
@@ -165,6 +169,8 @@ def _check_run(repo: Path, expected: dict[str, Any], summary: Path) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_scenario(name: str, tmp_path: Path) -> None:
     expected = json.loads((SCENARIOS / name / "expected.json").read_text())
+    if expected.get("sandbox"):
+        require_sandbox()
     repo = _checkout(name, tmp_path, expected.get("git", True))
     summary = tmp_path / "summary.json"
     for run in expected.get("runs", [expected]):

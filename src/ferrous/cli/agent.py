@@ -5,6 +5,8 @@ token) in ``WORK_DIR/agent.json``, readable by its owner only; a restart reuses 
 not register again. Several ``--server`` URLs (comma-separated) are tried in turn when one
 does not answer. The first SIGTERM (or Ctrl-C) stops claiming and lets the running jobs
 finish; a second one cancels them (they are reported as ``runner_system_failure``).
+``--executor sandbox`` runs every job inside bubblewrap (``--no-network`` also cuts its
+network); the agent refuses to start where the sandbox cannot run.
 """
 
 from __future__ import annotations
@@ -42,12 +44,31 @@ def agent_command(
     kill_grace: Annotated[
         float, typer.Option(min=0.0, help="Seconds a canceled job gets before SIGKILL.")
     ] = 5.0,
+    executor: Annotated[
+        str,
+        typer.Option(
+            metavar="shell|sandbox",
+            help="shell: jobs run as plain processes (trusted code); sandbox: in bubblewrap.",
+        ),
+    ] = "shell",
+    network: Annotated[
+        bool, typer.Option("--network/--no-network", help="Sandbox only: give jobs a network.")
+    ] = True,
 ) -> None:
     from ferrous.infrastructure.logging import configure_logging
 
     urls = [url.strip() for url in server.split(",") if url.strip()]
     if not urls:
         raise typer.BadParameter("give at least one URL", param_hint="--server")
+    from ferrous.agent.executor_choice import ExecutorChoice
+
+    try:
+        choice = ExecutorChoice.parse(executor, network=network)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--executor") from exc
+    problem = choice.problem()
+    if problem is not None:
+        raise typer.BadParameter(problem, param_hint="--executor")
     configure_logging(
         os.environ.get("FERROUS_LOG_LEVEL", "info"), os.environ.get("FERROUS_LOG_FORMAT", "auto")
     )
@@ -62,5 +83,6 @@ def agent_command(
         name=name,
         heartbeat_interval=heartbeat_interval,
         kill_grace=kill_grace,
+        executor=choice,
     )
     raise typer.Exit(code)

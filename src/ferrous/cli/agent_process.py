@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from ferrous.agent.executor_choice import ExecutorChoice
     from ferrous.agent.remote.client import AgentClient
 
 IDENTITY_FILE = "agent.json"
@@ -31,6 +32,7 @@ def run_agent_process(
     name: str | None,
     heartbeat_interval: float,
     kill_grace: float,
+    executor: ExecutorChoice,
 ) -> int:
     code = 130
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the handlers are set
@@ -44,6 +46,7 @@ def run_agent_process(
                 name=name or socket.gethostname(),
                 heartbeat_interval=heartbeat_interval,
                 kill_grace=kill_grace,
+                executor=executor,
             )
         )
     return code
@@ -126,6 +129,7 @@ async def _run_agent(
     name: str,
     heartbeat_interval: float,
     kill_grace: float,
+    executor: ExecutorChoice,
 ) -> int:
     from ferrous.agent.remote.client import (
         AgentClient,
@@ -156,6 +160,7 @@ async def _run_agent(
             name=str(identity.get("name") or name),
             heartbeat_interval=heartbeat_interval,
             kill_grace=kill_grace,
+            executor=executor,
         )
         _on_signals(worker)
         sys.stdout.write(f"Ferrous agent {identity['agent_id']} running ({client.server_url})\n")

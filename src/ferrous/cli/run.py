@@ -89,7 +89,25 @@ def run_command(
     keep_workspaces: Annotated[
         bool, typer.Option("--keep-workspaces", help="Keep each job's folder after it ends.")
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            metavar="shell|sandbox",
+            help="shell: jobs run as plain processes; sandbox: in bubblewrap.",
+        ),
+    ] = "shell",
+    network: Annotated[
+        bool, typer.Option("--network/--no-network", help="Sandbox only: give jobs a network.")
+    ] = True,
 ) -> None:
+    from ferrous.agent.executor_choice import ExecutorChoice
+
+    try:
+        choice = ExecutorChoice.parse(executor, network=network)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--executor") from exc
+    if (problem := choice.problem()) is not None:
+        raise typer.BadParameter(problem, param_hint="--executor")
     repo, file = _split_path(path)
     repo = repo.resolve()
     context = checkout_context(
@@ -123,11 +141,12 @@ def run_command(
         max_parallel=parallel,
         play=played,
         keep_workspaces=keep_workspaces,
+        executor=choice,
     )
     ref = context.tag or context.branch or "?"
     session.console.line(
         f"ferrous run: {len(jobs)} jobs from {compiled.file} ({ref} @ {context.sha[:8]}), "
-        f"up to {session.max_parallel} at once, in {session.layout.root}"
+        f"up to {session.max_parallel} at once ({choice.describe()}), in {session.layout.root}"
     )
     result = session.run()
     if json_summary is not None:

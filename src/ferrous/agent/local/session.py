@@ -1,8 +1,8 @@
 """One local run of a checkout's jobs: folders, stores, executor and scheduler wired together.
 
 This is ``ferrous run`` minus the command line: given the jobs to run, it lays out the run
-folder, lists the source once, runs the pipeline with the shell executor, turns SIGINT and
-SIGTERM into a cancel while it runs, cleans up, and prints the summary.
+folder, lists the source once, runs the pipeline with the chosen executor (shell by default),
+turns SIGINT and SIGTERM into a cancel while it runs, cleans up, and prints the summary.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import BinaryIO
 
 from ferrous.agent.artifacts import LocalArtifactStore
 from ferrous.agent.cache import LocalCacheStore
+from ferrous.agent.executor_choice import ExecutorChoice
 from ferrous.agent.job_runner import JobSite
 from ferrous.agent.local.layout import RunLayout, state_dir
 from ferrous.agent.local.pipeline_runner import PipelineRunner, RunOptions
 from ferrous.agent.local.records import RunResult
 from ferrous.agent.local.summary import summary_table
 from ferrous.agent.logs import Console, wants_color
-from ferrous.agent.shell import ShellExecutor
 from ferrous.agent.workspace import SourceTree
 from ferrous.domain.statuses import JobStatus
 from ferrous.pipeline_config.plan import JobSpec
@@ -48,6 +48,7 @@ class LocalSession:
         play: frozenset[str] = frozenset(),
         keep_workspaces: bool = False,
         kill_grace: float = KILL_GRACE,
+        executor: ExecutorChoice = ExecutorChoice(),  # noqa: B008  # immutable
     ) -> None:
         state = state_dir(checkout)
         self.layout = RunLayout.create(state / "runs")
@@ -59,9 +60,7 @@ class LocalSession:
             builds_dir=self.layout.builds,
             artifacts=LocalArtifactStore(self.layout.artifacts),
             caches=LocalCacheStore(state / "cache"),
-            executor=lambda key: ShellExecutor(
-                scratch_dir=scratch, label=key, kill_grace=kill_grace
-            ),
+            executor=executor.factory(scratch_dir=scratch, kill_grace=kill_grace),
             keep_workspaces=keep_workspaces,
         )
         width = min(max((len(job.name) for job in jobs), default=0), MAX_PREFIX_WIDTH)

@@ -41,6 +41,7 @@ import structlog
 from ferrous import __version__
 from ferrous.agent.artifacts import LocalArtifactStore
 from ferrous.agent.cache import LocalCacheStore
+from ferrous.agent.executor_choice import ExecutorChoice
 from ferrous.agent.job_runner import (
     SCRIPT_FAILURE,
     SYSTEM_FAILURE,
@@ -53,7 +54,6 @@ from ferrous.agent.remote.assignment import Assignment
 from ferrous.agent.remote.client import AgentApi, AgentProtocolError, LeaseLost, Unauthorized
 from ferrous.agent.remote.log_shipper import LogShipper
 from ferrous.agent.remote.source import GitCommitSource
-from ferrous.agent.shell import ShellExecutor
 from ferrous.domain.statuses import JobStatus
 
 log = structlog.get_logger(__name__)
@@ -104,6 +104,7 @@ class AgentWorker:
         cache_dir: Path | None = None,
         kill_grace: float = 5.0,
         keep_workspaces: bool = False,
+        executor: ExecutorChoice = ExecutorChoice(),  # noqa: B008  # immutable
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -117,6 +118,7 @@ class AgentWorker:
         self._interval = heartbeat_interval
         self._kill_grace = kill_grace
         self._keep = keep_workspaces
+        self._executor = executor
         self._jobs: dict[str, _Job] = {}
         self._changed = asyncio.Event()  # a job ended, or stop was asked
         self._stop_asked = asyncio.Event()
@@ -269,16 +271,16 @@ class AgentWorker:
             )
         shipper.note(
             f"Running with ferrous {__version__} on {self.name} "
-            f"(shell executor), attempt {assignment.attempt}"
+            f"({self._executor.describe()}), attempt {assignment.attempt}"
         )
-        scripts = self.work_dir / ".scripts"
-        grace = self._kill_grace
         site = JobSite(
             source=GitCommitSource(assignment.repo_url, assignment.sha, assignment.ref),
             builds_dir=self.work_dir,
             artifacts=LocalArtifactStore(self.artifacts_dir),
             caches=LocalCacheStore(self.cache_dir),
-            executor=lambda key: ShellExecutor(scratch_dir=scripts, label=key, kill_grace=grace),
+            executor=self._executor.factory(
+                scratch_dir=self.work_dir / ".scripts", kill_grace=self._kill_grace
+            ),
             keep_workspaces=True,  # removed by the worker, after the result is reported
         )
         request = JobRequest(
