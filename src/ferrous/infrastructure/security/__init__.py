@@ -1,0 +1,1 @@
+"""Security adapters: secrets encrypted at rest (``secret_box``)."""
