@@ -58,11 +58,15 @@ class JobLog(Protocol):
 class SourceFetcher(Protocol):
     """A source the job fetches itself (an agent's commit checkout), not a scanned folder.
 
-    ``fetch`` fills the empty workspace, telling what it does through ``note``; it raises
-    ``OSError`` or a ``FerrousError`` when it cannot (a system failure of the job).
+    ``fetch`` fills the empty workspace as the job's ``variables`` say (``GIT_STRATEGY``,
+    ``GIT_DEPTH``, ``GIT_SUBMODULE_STRATEGY``; never called for ``none``), telling what it
+    does through ``note``; it raises ``OSError`` or a ``FerrousError`` when it cannot (a
+    system failure of the job).
     """
 
-    def fetch(self, workspace: Path, note: Callable[[str], None]) -> None: ...
+    def fetch(
+        self, workspace: Path, variables: Mapping[str, str], note: Callable[[str], None]
+    ) -> None: ...
 
     def untracked(self, workspace: Path) -> list[str]: ...
 
@@ -191,14 +195,15 @@ class JobRun:
         )
         per_run.update(self.request.variables)
         variables = job_variables(spec, per_run)
-        if variables.get("GIT_STRATEGY") == "none":
-            out.note("Skipping the source: GIT_STRATEGY is none")
+        strategy = variables.get("GIT_STRATEGY")
+        if strategy in ("none", "empty"):  # a workspace is always new here: empty is none
+            out.note(f"Skipping the source: GIT_STRATEGY is {strategy}")
             workspace.mkdir(parents=True, exist_ok=True)
         elif isinstance(site.source, SourceTree):
             out.note(f"Getting source from {site.source.root} ({len(site.source.files)} files)")
             site.source.copy_to(workspace)
         else:
-            site.source.fetch(workspace, out.note)
+            site.source.fetch(workspace, variables, out.note)
         for name, key in self.request.artifacts_from:
             self._check()
             count = site.artifacts.unpack(key, workspace)

@@ -33,6 +33,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -84,8 +85,18 @@ def sandbox_problem() -> str | None:
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    """Give the workspace to the job's user. A file hard-linked from outside it (the agent's
+    git cache links its pack files into workspaces) is copied first: the job's user must own
+    nothing that outlives the workspace, or a job could alter what later jobs fetch."""
     os.chown(root, uid, gid)
     for folder, dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if info.st_nlink > 1 and stat.S_ISREG(info.st_mode):
+                private = f"{path}.unlinked"
+                shutil.copy2(path, private)
+                os.replace(private, path)
         for name in dirs + files:
             os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
 

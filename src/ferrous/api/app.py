@@ -11,7 +11,17 @@ from ferrous.api import errors
 from ferrous.api.agent_auth import AgentAuthenticator
 from ferrous.api.middleware import RequestIdMiddleware
 from ferrous.api.openapi import finish_openapi
-from ferrous.api.routers import agent_protocol, agents, builds, jobs, meta, pipelines, projects
+from ferrous.api.routers import (
+    agent_protocol,
+    agent_registration_tokens,
+    agents,
+    builds,
+    jobs,
+    meta,
+    pipelines,
+    projects,
+    schedules,
+)
 from ferrous.api.services import ApiServices
 
 API_PREFIX = "/api/v1"
@@ -47,7 +57,17 @@ def create_app(services: ApiServices) -> FastAPI:
     errors.install(app)
     app.add_middleware(RequestIdMiddleware)
 
-    for module in (builds, jobs, agent_protocol, projects, pipelines, agents):  # hot first
+    routers = (
+        builds,
+        jobs,
+        agent_protocol,
+        projects,
+        pipelines,
+        agents,
+        agent_registration_tokens,
+        schedules,
+    )
+    for module in routers:  # hot first
         app.include_router(module.build_router(services), prefix=API_PREFIX)
     app.include_router(meta.build_router(app))
     return app

@@ -22,6 +22,8 @@ from ferrous.domain.errors import (
     ConfigInvalid,
     Conflict,
     FerrousError,
+    InvalidCredentials,
+    InvalidValue,
     NotFound,
     PermissionDenied,
     StorageError,
@@ -33,7 +35,7 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:ferrous:problem:"
 
 
-class Unauthenticated(PermissionDenied):
+class Unauthenticated(InvalidCredentials):
     """A valid token is needed (Authorization: Bearer <token>)."""
 
     headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
@@ -63,11 +65,12 @@ class LogConflict(Conflict):
 #: Most specific first is not needed: an error's class hierarchy is walked (MRO) and the
 #: first class found here wins, so ``InvalidTransition`` answers as ``Conflict``.
 STATUS: dict[type[FerrousError], tuple[int, str]] = {
-    Unauthenticated: (401, "unauthenticated"),
+    InvalidCredentials: (401, "unauthenticated"),
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
     PermissionDenied: (403, "permission-denied"),
     ConfigInvalid: (422, "config-invalid"),
+    InvalidValue: (422, "invalid-value"),
     RangeNotSatisfiable: (416, "range-not-satisfiable"),
     PayloadTooLarge: (413, "payload-too-large"),
     StorageError: (503, "storage-unavailable"),

@@ -4,6 +4,10 @@
 ``route_permissions(app)`` can list what each route declared (a test insists on exactly one
 per route, and each OpenAPI operation shows it as ``x-permission``). Until users and tokens
 exist every person is allowed; the agent protocol already needs the agent's token.
+
+Who will hold what (DESIGN §7): viewer the ``*:read`` ones; developer also trigger, cancel,
+retry, play and ``*:write``; admin everything, and only admin ``agents:admin`` (agent
+registration tokens: whoever holds one can add machines that run jobs and see their secrets).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ Permission = Literal[
     "jobs:play",
     "logs:read",
     "agents:read",
+    "agents:admin",  # admin only: agent registration tokens
+    "schedules:read",
+    "schedules:write",
     "agent:protocol",
     "public",
 ]

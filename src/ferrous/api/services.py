@@ -92,6 +92,7 @@ class ApiServices:
     log_events: LogFeed
     claim_waiter: ClaimWaiter
     agent_by_token_hash: AgentLookup
-    agent_registration_token: str  # empty: agent registration is refused
+    #: the server-wide bootstrap token; empty: only admin-created registration tokens work
+    agent_registration_token: str
     claim_timeout: float = 25.0
     agent_token_cache_seconds: float = 10.0

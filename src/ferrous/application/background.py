@@ -36,6 +36,7 @@ SINGLETON_RETRY = 1.0  # seconds between attempts to take a singleton another se
 OUTBOX_RELAY = "outbox_relay"
 LEASE_REAPER = "lease_reaper"
 DELAYED_JOBS = "delayed_jobs"
+SCHEDULE_FIRER = "schedule_firer"  # see schedule_firer.py
 
 
 async def run_outbox_relay(relay_batch: RelayBatch, nudge: Flag) -> None:

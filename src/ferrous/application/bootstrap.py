@@ -20,6 +20,7 @@ from ferrous.application.background import (
     DELAYED_JOBS,
     LEASE_REAPER,
     OUTBOX_RELAY,
+    SCHEDULE_FIRER,
     run_as_singleton,
     run_delayed_job_starter,
     run_lease_reaper,
@@ -30,11 +31,13 @@ from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.messagebus import MessageBus
 from ferrous.application.ports import Broker, LeaderLock
 from ferrous.application.queries import Queries
+from ferrous.application.schedule_firer import run_schedule_firer
 from ferrous.application.signals import Flag, JobSignals
 from ferrous.domain.errors import NotFound
 from ferrous.domain.events import Event, JobCompleted, JobQueued
 from ferrous.infrastructure.broker.factory import broker_from_url
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
+from ferrous.infrastructure.security.secret_box import AesGcmSecretBox, KeyRing, load_keys
 from ferrous.infrastructure.settings import Settings, registration_token
 from ferrous.infrastructure.sql.engine import create_engine
 from ferrous.infrastructure.sql.leader import leader_lock_for
@@ -47,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 EVENTS_TOPIC = "events"
 LOGS_TOPIC = "logs"
+#: events that may change when the schedule firer must wake
+SCHEDULE_EVENTS = frozenset({"ScheduleCreated", "ScheduleUpdated", "ScheduleDeleted"})
 
 
 @dataclass(slots=True)
@@ -60,6 +65,7 @@ class Server:
     registration_token: str
     leader: LeaderLock
     relay_nudge: Flag = field(default_factory=Flag)
+    schedules_changed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def agent_by_token_hash(self, token_hash: str) -> str | None:
@@ -88,13 +94,17 @@ class Server:
     def start(self) -> None:
         """Start the background loops (call from a running event loop).
 
-        The outbox relay, the lease reaper and the delayed-job starter are singletons: they
-        run on the one server that holds their lock (see ``background.run_as_singleton``).
+        The outbox relay, the lease reaper, the delayed-job starter and the schedule firer
+        are singletons: they run on the one server that holds their lock (see
+        ``background.run_as_singleton``).
         """
         singletons = {
             OUTBOX_RELAY: lambda: run_outbox_relay(self.relay_batch, self.relay_nudge),
             LEASE_REAPER: lambda: run_lease_reaper(self.bus, self.settings.lease_timeout),
             DELAYED_JOBS: lambda: run_delayed_job_starter(self.bus),
+            SCHEDULE_FIRER: lambda: run_schedule_firer(
+                self.bus, self.schedules_changed, self.settings.schedule_poll
+            ),
         }
         self.tasks = [
             *(
@@ -121,6 +131,8 @@ class Server:
                 self.signals.jobs_available.set()
             elif name == "JobCompleted":
                 self.signals.log_grew(str(message.get("payload", {}).get("job_id")))
+            elif name in SCHEDULE_EVENTS:
+                self.schedules_changed.set()
 
     async def _listen_logs(self) -> None:
         async for message in _resilient(self.broker, LOGS_TOPIC):
@@ -145,9 +157,14 @@ async def bootstrap(settings: Settings) -> Server:
     await migrate(engine)
     broker = broker_from_url(settings.broker_url)
     signals = JobSignals()
+
+    def keys() -> KeyRing:
+        return load_keys(settings.secret_key, settings.data_dir)
+
     deps = Dependencies(
         clock=SystemClock(),
-        sources=GitSourceRepository(settings.data_dir / "trees"),
+        sources=GitSourceRepository(settings.data_dir / "trees", settings.data_dir / "mirrors"),
+        secret_box=AesGcmSecretBox(keys(), reload=keys),
         lease_timeout=timedelta(seconds=settings.lease_timeout),
         server_url=settings.url,
     )

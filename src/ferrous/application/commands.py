@@ -6,7 +6,11 @@ Each is handled by one use case (``application/use_cases/<name>.py``) through th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+
+from ferrous.domain.repo_credentials import RepoCredentials
+from ferrous.domain.schedule import KEEP, Keep
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -19,6 +23,17 @@ class CreateProject(Command):
     name: str
     repo_url: str
     default_branch: str = "main"
+    credentials: RepoCredentials | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpdateProject(Command):
+    """Change what is given; ``credentials`` of kind ``none`` removes them."""
+
+    project_id: str
+    repo_url: str | None = None
+    default_branch: str | None = None
+    credentials: RepoCredentials | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,6 +62,7 @@ class TriggerBuild(Command):
     sha: str | None = None
     source: str = "api"
     variables: dict[str, str] = field(default_factory=dict)
+    schedule_id: str | None = None  # set when a schedule (source "schedule") triggers it
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -71,11 +87,35 @@ class PlayJob(Command):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RegisterAgent(Command):
+    """Join an agent; it gets its own agent token.
+
+    ``registration_token`` is an admin-created registration token to spend (one use). None
+    means the caller has vouched for the agent already: the API checks the server-wide
+    bootstrap token itself (embedded agents, ``FERROUS_AGENT_REGISTRATION_TOKEN``), since
+    that secret is server configuration, not stored data.
+    """
+
     name: str
     labels: tuple[str, ...] = ()
     capacity: int = 1
     platform: dict[str, Any] = field(default_factory=dict)
     embedded: bool = False
+    registration_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CreateRegistrationToken(Command):
+    """An admin creates an agent registration token (at most one of the two expiries)."""
+
+    description: str = ""
+    expires_in: timedelta | None = None
+    expires_at: datetime | None = None
+    max_uses: int | None = None  # None: unlimited
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevokeRegistrationToken(Command):
+    token_id: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,3 +154,48 @@ class ReapLeases(Command):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StartDueJobs(Command):
     """Queue `when: delayed` jobs whose start time has come."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CreateSchedule(Command):
+    """Run a pipeline by cron (``timezone``: IANA; ``ref`` None: the default branch)."""
+
+    pipeline_id: str
+    cron: str
+    timezone: str = "UTC"
+    ref: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpdateSchedule(Command):
+    """Change the fields given; ``KEEP`` leaves one as it is (``ref=None``: default branch)."""
+
+    schedule_id: str
+    cron: str | Keep = KEEP
+    timezone: str | Keep = KEEP
+    ref: str | Keep | None = KEEP
+    variables: dict[str, str] | Keep = KEEP
+    description: str | Keep = KEEP
+    active: bool | Keep = KEEP
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeleteSchedule(Command):
+    schedule_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunSchedule(Command):
+    """Run a schedule's pipeline now; its next tick stays where it is."""
+
+    schedule_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FireSchedule(Command):
+    """Fire a schedule whose tick is due (the firer's command); nothing if it is not due."""
+
+    schedule_id: str

@@ -1,11 +1,12 @@
-"""What use cases get besides their unit of work: a clock, the git sources, the limits."""
+"""What use cases get besides their unit of work: a clock, the git sources, the secret box,
+the limits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ferrous.application.ports import Clock, SourceRepository
+from ferrous.application.ports import Clock, SecretBox, SourceRepository
 
 
 class SystemClock:
@@ -17,6 +18,8 @@ class SystemClock:
 class Dependencies:
     clock: Clock
     sources: SourceRepository
+    #: Seals projects' repository credentials; None: projects cannot have credentials.
+    secret_box: SecretBox | None = None
     lease_timeout: timedelta = timedelta(seconds=60)
     server_url: str = "http://127.0.0.1:8000"
     max_log_bytes: int = 100 * 1024 * 1024  # per job; the rest is cut with a note

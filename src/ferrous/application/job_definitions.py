@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ferrous.domain.build import Build, Job, JobDefinition
+from ferrous.domain.repo_credentials import RepoCredentials
 from ferrous.pipeline_config.plan import ExecutionPlan, JobSpec
 from ferrous.pipeline_config.plan_json import job_spec_to_json
 
@@ -32,8 +33,18 @@ def jobs_of(plan: ExecutionPlan) -> list[tuple[JobDefinition, dict[str, Any]]]:
     return [(definition_of(spec), job_spec_to_json(spec)) for spec in plan.runnable_jobs]
 
 
-def job_payload(build: Build, job: Job, repo_url: str, server_url: str) -> dict[str, Any]:
-    """Everything an agent needs to run one attempt of a job, in one message."""
+def job_payload(
+    build: Build,
+    job: Job,
+    repo_url: str,
+    server_url: str,
+    credentials: RepoCredentials | None = None,
+) -> dict[str, Any]:
+    """Everything an agent needs to run one attempt of a job, in one message.
+
+    ``credentials`` travel in clear inside the claim's answer (over the agent's own
+    authenticated connection), since the agent must fetch the commit with them.
+    """
     per_run = {
         "CI_JOB_ID": job.id,
         "CI_JOB_NAME": job.name,
@@ -53,6 +64,7 @@ def job_payload(build: Build, job: Job, repo_url: str, server_url: str) -> dict[
         "attempt": job.attempt,
         "name": job.name,
         "repo_url": repo_url,
+        "credentials": credentials.to_json() if credentials is not None else None,
         "sha": build.sha,
         "ref": build.ref,
         "spec": job.spec,

@@ -23,17 +23,25 @@ from ferrous.application.use_cases.append_log import append_log
 from ferrous.application.use_cases.cancel_build import cancel_build
 from ferrous.application.use_cases.claim_job import claim_job
 from ferrous.application.use_cases.complete_job import complete_job
-from ferrous.application.use_cases.create_project import create_project
+from ferrous.application.use_cases.create_project import create_project, update_project
+from ferrous.application.use_cases.create_registration_token import create_registration_token
+from ferrous.application.use_cases.fire_schedule import fire_schedule, run_schedule
 from ferrous.application.use_cases.manage_pipeline import (
     create_pipeline,
     disable_pipeline,
     enable_pipeline,
+)
+from ferrous.application.use_cases.manage_schedule import (
+    create_schedule,
+    delete_schedule,
+    update_schedule,
 )
 from ferrous.application.use_cases.play_job import play_job
 from ferrous.application.use_cases.reap_leases import reap_leases
 from ferrous.application.use_cases.register_agent import register_agent
 from ferrous.application.use_cases.report_job_progress import heartbeat
 from ferrous.application.use_cases.retry_build import retry_build, retry_job
+from ferrous.application.use_cases.revoke_registration_token import revoke_registration_token
 from ferrous.application.use_cases.start_due_jobs import start_due_jobs
 from ferrous.application.use_cases.trigger_build import trigger_build
 from ferrous.domain.events import Event
@@ -46,6 +54,7 @@ AfterHook = Callable[[Any, Any], Awaitable[None]]  # (command, result), after co
 
 COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.CreateProject: create_project,
+    c.UpdateProject: update_project,
     c.CreatePipeline: create_pipeline,
     c.EnablePipeline: enable_pipeline,
     c.DisablePipeline: disable_pipeline,
@@ -55,12 +64,19 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.RetryJob: retry_job,
     c.PlayJob: play_job,
     c.RegisterAgent: register_agent,
+    c.CreateRegistrationToken: create_registration_token,
+    c.RevokeRegistrationToken: revoke_registration_token,
     c.ClaimJob: claim_job,
     c.Heartbeat: heartbeat,
     c.AppendLog: append_log,
     c.CompleteJob: complete_job,
     c.ReapLeases: reap_leases,
     c.StartDueJobs: start_due_jobs,
+    c.CreateSchedule: create_schedule,
+    c.UpdateSchedule: update_schedule,
+    c.DeleteSchedule: delete_schedule,
+    c.RunSchedule: run_schedule,
+    c.FireSchedule: fire_schedule,
 }
 
 MAX_ATTEMPTS = 8

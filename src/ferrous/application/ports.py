@@ -18,6 +18,9 @@ from ferrous.domain.agent import Agent
 from ferrous.domain.build import Build
 from ferrous.domain.events import Event
 from ferrous.domain.project import Pipeline, Project
+from ferrous.domain.registration_token import RegistrationToken
+from ferrous.domain.repo_credentials import RepoCredentials
+from ferrous.domain.schedule import Schedule
 
 
 class ProjectRepository(Protocol):
@@ -29,6 +32,10 @@ class ProjectRepository(Protocol):
 
     async def get_by_name(self, name: str) -> Project:
         """Raises NotFound."""
+        ...
+
+    async def save(self, project: Project) -> None:
+        """Store a changed project (URL, default branch, credentials). Raises NotFound."""
         ...
 
 
@@ -100,6 +107,14 @@ class BuildRepository(Protocol):
         """Ids of builds that have a `when: delayed` job whose start time has come."""
         ...
 
+    async def unfinished_before(
+        self, pipeline_id: str, ref: str, number: int, created_after: datetime, limit: int
+    ) -> list[str]:
+        """Ids of the pipeline's builds of ``ref`` numbered below ``number``, created after
+        ``created_after``, that may still be auto-canceled (not finished, not waiting on a
+        manual job); oldest first, at most ``limit``."""
+        ...
+
 
 class AgentRepository(Protocol):
     async def add(self, agent: Agent) -> None: ...
@@ -114,6 +129,66 @@ class AgentRepository(Protocol):
 
     async def silent_since(self, cutoff: datetime) -> list[Agent]:
         """Online agents not seen since ``cutoff``."""
+        ...
+
+
+class RegistrationTokenRepository(Protocol):
+    """Agent registration tokens, looked up by the hash of the secret (never the secret)."""
+
+    async def add(self, token: RegistrationToken) -> None: ...
+
+    async def get(self, token_id: str) -> RegistrationToken:
+        """Raises NotFound."""
+        ...
+
+    async def save(self, token: RegistrationToken) -> None:
+        """Store what an admin changes (``description``, ``revoked_at``). Raises NotFound.
+
+        The use count is not written here: only ``spend`` changes it, so a revocation
+        saved from a token read earlier never undoes a registration that happened since.
+        """
+        ...
+
+    async def spend(self, token_hash: str, now: datetime) -> RegistrationToken:
+        """Count one use of the token with ``token_hash``, atomically; returns it afterwards.
+
+        The use is counted only if the token is usable at ``now`` (the domain's rule), in
+        one step that concurrent units of work cannot both pass for the last use: of two
+        registrations racing for a ``max_uses=1`` token exactly one succeeds. Raises
+        NotFound for an unknown hash and ``InvalidCredentials`` (saying why) for a token
+        that is revoked, expired or used up. Rolling back the unit of work gives the use
+        back.
+        """
+        ...
+
+
+class ScheduleRepository(Protocol):
+    async def add(self, schedule: Schedule) -> None: ...
+
+    async def get(self, schedule_id: str) -> Schedule:
+        """Raises NotFound."""
+        ...
+
+    async def save(self, schedule: Schedule) -> None:
+        """Store the changed schedule if nobody else did since it was read.
+
+        A compare-and-set on ``version`` (``StaleState`` otherwise; the bus retries the
+        command on fresh state): of two servers that both read a tick as due, only the
+        first to commit advances ``next_run_at`` and fires it.
+        """
+        ...
+
+    async def remove(self, schedule: Schedule) -> None:
+        """Delete it, with the same compare-and-set as ``save``. Raises NotFound."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of active schedules whose ``next_run_at`` is at or before ``now``, earliest
+        first."""
+        ...
+
+    async def next_run_at(self) -> datetime | None:
+        """The earliest ``next_run_at`` of the active schedules (None: there is none)."""
         ...
 
 
@@ -155,6 +230,12 @@ class UnitOfWork(Protocol):
 
     @property
     def agents(self) -> AgentRepository: ...
+
+    @property
+    def registration_tokens(self) -> RegistrationTokenRepository: ...
+
+    @property
+    def schedules(self) -> ScheduleRepository: ...
 
     @property
     def logs(self) -> LogStore: ...
@@ -204,21 +285,59 @@ class ResolvedRef:
 
 
 class SourceRepository(Protocol):
-    """The git repositories builds come from."""
+    """The git repositories builds come from, read with the project's ``credentials``.
 
-    async def resolve(self, repo_url: str, ref: str) -> ResolvedRef:
-        """The commit ``ref`` (branch, tag or sha) points at. Raises NotFound."""
+    Every method raises NotFound for an unknown repository, ref or commit, and
+    ``RepositoryUnavailable`` when the repository cannot be reached or refuses the
+    credentials; messages never hold a secret.
+    """
+
+    async def resolve(
+        self, repo_url: str, ref: str, credentials: RepoCredentials | None = None
+    ) -> ResolvedRef:
+        """The commit ``ref`` (branch, tag or sha) points at now."""
         ...
 
-    async def checkout(self, repo_url: str, sha: str) -> Path:
+    async def checkout(
+        self, repo_url: str, sha: str, credentials: RepoCredentials | None = None
+    ) -> Path:
         """A read-only folder with the tree of ``sha`` (cached; do not modify it)."""
         ...
 
-    async def commit_info(self, repo_url: str, sha: str) -> dict[str, str]:
+    async def commit_info(
+        self, repo_url: str, sha: str, credentials: RepoCredentials | None = None
+    ) -> dict[str, str]:
         """``message``, ``author``, ``timestamp`` of a commit."""
         ...
 
-    async def changed_files(self, repo_url: str, before: str, after: str) -> Sequence[str]: ...
+    async def changed_files(
+        self,
+        repo_url: str,
+        before: str,
+        after: str,
+        credentials: RepoCredentials | None = None,
+    ) -> Sequence[str] | None:
+        """Paths changed from ``before`` to ``after`` (both sides of a rename).
+
+        None when there is no ``before`` to compare with (``000...`` for a new branch, or a
+        commit the repository lost to a force push): as in GitLab, ``rules:changes`` is then
+        true.
+        """
+        ...
+
+
+class SecretBox(Protocol):
+    """Seals secrets kept at rest (a project's repository credentials).
+
+    ``encrypt`` returns printable text to store; ``decrypt`` gives the bytes back and raises
+    a ``FerrousError`` for text it cannot open (another key, tampering). ``context`` names
+    the owner (``project:<id>:...``): a sealed value copied to another owner does not open.
+    Pure CPU: not async.
+    """
+
+    def encrypt(self, plaintext: bytes, *, context: bytes = b"") -> str: ...
+
+    def decrypt(self, sealed: str, *, context: bytes = b"") -> bytes: ...
 
 
 class Clock(Protocol):

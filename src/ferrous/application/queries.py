@@ -26,6 +26,7 @@ class ProjectView:
     repo_url: str
     default_branch: str
     created_at: datetime
+    credentials_kind: str = "none"  # which credentials are set; the secret is never read
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +99,7 @@ class BuildView:
     variables: list[str]  # names only: values may be secret
     stages: list[str]
     jobs: list[JobView]
+    schedule_id: str | None = None  # the schedule that made it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +114,38 @@ class AgentView:
     created_at: datetime
     last_seen_at: datetime
     running_jobs: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistrationTokenView:
+    """An agent registration token as an admin sees it: never its secret, nor its hash."""
+
+    id: str
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    max_uses: int | None
+    uses: int
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleView:
+    id: str
+    project_id: str
+    pipeline_id: str
+    pipeline_name: str
+    description: str
+    cron: str
+    timezone: str
+    ref: str | None  # None: the project's default branch
+    variables: dict[str, str]
+    active: bool
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_build_id: str | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,3 +184,15 @@ class Queries(Protocol):
         ...
 
     async def list_agents(self) -> list[AgentView]: ...
+
+    async def list_registration_tokens(self) -> list[RegistrationTokenView]:
+        """Newest first, revoked and expired ones included (they explain refusals)."""
+        ...
+
+    async def list_schedules(self, project_id: str) -> list[ScheduleView]:
+        """Oldest first."""
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleView:
+        """Raises NotFound."""
+        ...

@@ -1,10 +1,11 @@
 """``ferrous agent``: a remote agent that runs a server's jobs on this machine.
 
-It registers once with the server's registration token and keeps its identity (agent id and
-token) in ``WORK_DIR/agent.json``, readable by its owner only; a restart reuses it and does
-not register again. Several ``--server`` URLs (comma-separated) are tried in turn when one
-does not answer. The first SIGTERM (or Ctrl-C) stops claiming and lets the running jobs
-finish; a second one cancels them (they are reported as ``runner_system_failure``).
+It registers once with a registration token (``ferrous agent-token create``) and keeps its
+identity (agent id and agent token) in ``WORK_DIR/agent.json``, readable by its owner only; a
+restart reuses it and does not register again. Several ``--server`` URLs (comma-separated)
+are tried in turn when one does not answer. The first SIGTERM (or Ctrl-C) stops claiming and
+lets the running jobs finish; a second one cancels them (they are reported as
+``runner_system_failure``).
 ``--executor sandbox`` runs every job inside bubblewrap (``--no-network`` also cuts its
 network); the agent refuses to start where the sandbox cannot run.
 """
@@ -29,7 +30,8 @@ def agent_command(
         typer.Option(
             "--token",
             envvar="FERROUS_AGENT_REGISTRATION_TOKEN",
-            help="The server's agent registration token (needed only to register).",
+            help="A registration token from `ferrous agent-token create` (or the server's "
+            "bootstrap token); needed only to register.",
         ),
     ] = None,
     labels: Annotated[str, typer.Option(help="Labels, comma-separated: a,b.")] = "",

@@ -58,6 +58,9 @@ class Client:
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
     def stream_log(self, job_id: str, offset: int = 0) -> Iterator[tuple[str, str]]:
         """(event, data) pairs of a job's live log; ends after the job finished."""
         headers = {"Accept": "text/event-stream"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ferrous.cli import agent, lint, remote, run, serve
+from ferrous.cli import agent, agent_tokens, lint, remote, run, schedules, serve
 
 app = typer.Typer(
     name="ferrous",
@@ -18,6 +18,8 @@ app.command("run", help=run.HELP)(run.run_command)
 app.command("serve", help=serve.HELP)(serve.serve_command)
 app.command("agent", help=agent.HELP)(agent.agent_command)
 app.add_typer(remote.projects_app, name="project")
+app.add_typer(agent_tokens.agent_tokens_app, name="agent-token")
+app.add_typer(schedules.schedules_app, name="schedule")
 app.command("trigger", help="Start a build of a project; --wait follows it.")(
     remote.trigger_command
 )

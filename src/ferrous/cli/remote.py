@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,18 +24,64 @@ FINISHED = {"success", "failed", "canceled", "skipped"}
 projects_app = typer.Typer(help="Projects: the repositories Ferrous builds.", no_args_is_help=True)
 
 
+def credentials_body(
+    token_file: Path | None,
+    ssh_key_file: Path | None,
+    username: str | None,
+    known_hosts_file: Path | None,
+) -> dict[str, str] | None:
+    """The API's ``credentials`` from files: secrets never go on a command line."""
+    if token_file and ssh_key_file:
+        raise fail("give --token-file or --ssh-key-file, not both")
+    if token_file:
+        body = {"kind": "https_token", "token": token_file.read_text().strip()}
+        return {**body, "username": username} if username else body
+    if ssh_key_file:
+        body = {"kind": "ssh_key", "private_key": ssh_key_file.read_text()}
+        if known_hosts_file:
+            body["known_hosts"] = known_hosts_file.read_text()
+        return body
+    return None
+
+
 @projects_app.command("add")
 def project_add(
     name: Annotated[str, typer.Argument(help="A short name, e.g. my-app.")],
-    repo: Annotated[str, typer.Argument(help="The git repository: a path or file:// URL.")],
+    repo: Annotated[
+        str,
+        typer.Argument(
+            help="The git repository: https://, ssh://, user@host:path, git://, file:// or a path."
+        ),
+    ],
     default_branch: Annotated[str, typer.Option(help="Branch built by default.")] = "main",
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="File holding an HTTPS token (sent as the basic-auth password).",
+        ),
+    ] = None,
+    ssh_key_file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="File holding an SSH deploy key."),
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option(help="User name for the token (default oauth2).")
+    ] = None,
+    known_hosts_file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="known_hosts lines of the SSH server."),
+    ] = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a repository as a project (with a default pipeline)."""
-    project = Client(url).post(
-        "/projects", json={"name": name, "repo_url": repo, "default_branch": default_branch}
-    )
+    body: dict[str, Any] = {"name": name, "repo_url": repo, "default_branch": default_branch}
+    credentials = credentials_body(token_file, ssh_key_file, username, known_hosts_file)
+    if credentials:
+        body["credentials"] = credentials
+    project = Client(url).post("/projects", json=body)
     if as_json:
         print_json(project)
     else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ferrous.domain.auto_cancel import AutoCancel
 from ferrous.domain.errors import Conflict, InvalidTransition, NotFound
 from ferrous.domain.events import (
     BuildCompleted,
@@ -140,6 +141,9 @@ class Build:
     problems: list[dict[str, Any]] = field(default_factory=list)  # lint problems
     failure_reason: str | None = None
     jobs: dict[str, Job] = field(default_factory=dict)  # by name, in plan order
+    schedule_id: str | None = None  # the schedule that started it (source "schedule")
+    #: its ``workflow:auto_cancel:on_new_commit``: what a newer build of its ref may cancel
+    auto_cancel: AutoCancel = AutoCancel.CONSERVATIVE
     version: int = 0  # optimistic concurrency: bumped on every save
     events: list[Event] = field(default_factory=list)
 
@@ -157,6 +161,8 @@ class Build:
         jobs: list[tuple[JobDefinition, dict[str, Any]]],
         problems: list[dict[str, Any]],
         now: datetime,
+        schedule_id: str | None = None,
+        auto_cancel: AutoCancel = AutoCancel.CONSERVATIVE,
     ) -> Build:
         """A new build; with no job (a config error, or rules left nothing) it is finished."""
         build = cls(
@@ -171,6 +177,8 @@ class Build:
             created_at=now,
             variables=dict(variables),
             problems=list(problems),
+            schedule_id=schedule_id,
+            auto_cancel=auto_cancel,
         )
         for definition, spec in jobs:
             if definition.when == When.NEVER:
@@ -363,19 +371,30 @@ class Build:
         if self.status.is_finished:
             raise InvalidTransition(f"build {self.number} is already {self.status}")
         for job in self.jobs.values():
-            if job.status.is_finished:
-                continue
-            if job.status == JobStatus.RUNNING:
-                self.record(
-                    JobCancelRequested(build_id=self.id, job_id=job.id, agent_id=job.agent_id)
-                )
-                job.failure_reason = "canceled"
-                self._finish_attempt(job, JobStatus.CANCELED, now)
-            job.move(JobStatus.CANCELED)
-            job.finished_at = now
+            if not job.status.is_finished:
+                self._cancel_job(job, now)
         self.status = BuildStatus.CANCELED
         self.finished_at = now
         self.record(BuildCompleted(build_id=self.id, status=self.status.value))
+
+    def cancel_jobs(self, names: list[str], now: datetime) -> None:
+        """Cancel some unfinished jobs and let the others go on (auto-cancel of the
+        ``interruptible`` jobs): what waited for a canceled job is then skipped."""
+        jobs = [self.job_named(name) for name in names]
+        for job in jobs:
+            if job.status.is_finished:
+                raise InvalidTransition(f"job {job.name!r} is already {job.status}")
+        for job in jobs:
+            self._cancel_job(job, now)
+        self.progress(now)
+
+    def _cancel_job(self, job: Job, now: datetime) -> None:
+        if job.status == JobStatus.RUNNING:
+            self.record(JobCancelRequested(build_id=self.id, job_id=job.id, agent_id=job.agent_id))
+            job.failure_reason = "canceled"
+            self._finish_attempt(job, JobStatus.CANCELED, now)
+        job.move(JobStatus.CANCELED)
+        job.finished_at = now
 
     def play(self, name: str, now: datetime) -> Job:
         """A person starts a manual job (or a delayed one early)."""

@@ -32,6 +32,14 @@ class PermissionDenied(FerrousError):
     """You are not allowed to do that."""
 
 
+class InvalidCredentials(PermissionDenied):
+    """The token is unknown, expired, revoked or used up."""
+
+
+class InvalidValue(FerrousError):
+    """A value is outside what is allowed."""
+
+
 class ConfigInvalid(FerrousError):
     """The pipeline configuration is invalid."""
 
@@ -42,6 +50,10 @@ class StorageError(FerrousError):
 
 class BrokerUnavailable(StorageError):
     """The message broker did not take the message."""
+
+
+class RepositoryUnavailable(StorageError):
+    """The git repository cannot be read (unreachable, or the credentials were refused)."""
 
 
 class ExecutionError(FerrousError):

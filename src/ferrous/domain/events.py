@@ -78,6 +78,15 @@ class BuildCreated(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BuildAutoCanceled(Event):
+    """A newer build of the same ref made these jobs of an older build redundant."""
+
+    build_id: str
+    canceled_by: str  # the newer build's id
+    jobs: tuple[str, ...]  # names of the jobs canceled
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BuildStarted(Event):
     build_id: str
 
@@ -122,6 +131,27 @@ class JobCancelRequested(Event):
     build_id: str
     job_id: str
     agent_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleCreated(Event):
+    schedule_id: str
+    project_id: str
+    pipeline_id: str
+    next_run_at: str | None  # ISO 8601, UTC; None: inactive
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleUpdated(Event):
+    """Its cron, time zone, ref, variables, description or active flag changed."""
+
+    schedule_id: str
+    next_run_at: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleDeleted(Event):
+    schedule_id: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

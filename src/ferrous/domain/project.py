@@ -15,6 +15,7 @@ from ferrous.domain.events import (
     ProjectCreated,
 )
 from ferrous.domain.ids import new_id
+from ferrous.domain.repo_credentials import SealedCredentials
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -32,19 +33,29 @@ def check_name(name: str, what: str) -> str:
 class Project:
     id: str
     name: str
-    repo_url: str  # a local path or a file:// git URL for now
+    repo_url: str  # https, ssh (``ssh://`` or ``user@host:path``), git, file URL or a path
     default_branch: str
     created_at: datetime
+    credentials: SealedCredentials | None = None  # None: the repository needs none
     events: list[Event] = field(default_factory=list)
 
     @classmethod
-    def create(cls, *, name: str, repo_url: str, default_branch: str, now: datetime) -> Project:
+    def create(
+        cls,
+        *,
+        name: str,
+        repo_url: str,
+        default_branch: str,
+        now: datetime,
+        credentials: SealedCredentials | None = None,
+    ) -> Project:
         project = cls(
             id=new_id(),
             name=check_name(name, "project"),
             repo_url=repo_url,
             default_branch=default_branch,
             created_at=now,
+            credentials=credentials,
         )
         project.events.append(ProjectCreated(project_id=project.id, name=project.name))
         return project

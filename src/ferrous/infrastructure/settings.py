@@ -29,8 +29,13 @@ class Settings(BaseModel):
     agents: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
     agent_labels: tuple[str, ...] = ()
     agent_registration_token: str | None = None
+    #: AES-GCM keys for secrets at rest (base64, comma-separated, newest first); default:
+    #: the key file ``data_dir/secret.key``, made on first use (``security.secret_box``)
+    secret_key: str | None = Field(default=None, repr=False)
     lease_timeout: float = Field(default=60.0, gt=0)
     claim_timeout: float = Field(default=25.0, gt=0)
+    #: the schedule firer looks for schedules changed on other servers at least this often
+    schedule_poll: float = Field(default=30.0, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
 

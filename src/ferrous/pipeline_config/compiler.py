@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ferrous.domain.auto_cancel import AutoCancel
 from ferrous.domain.statuses import When
+from ferrous.pipeline_config.auto_cancel import read_auto_cancel
 from ferrous.pipeline_config.checks import Checker
 from ferrous.pipeline_config.context import TriggerContext
 from ferrous.pipeline_config.graph import resolve_graph
@@ -87,7 +89,7 @@ def compile_pipeline(
     )
     files = Files(repo, context)
     pipeline_vars = expand_mapping({**predefined, **global_vars, **context.variables}, global_raw)
-    created, workflow_vars, name = _workflow(check, config, pipeline_vars, files)
+    created, workflow_vars, name, auto_cancel = _workflow(check, config, pipeline_vars, files)
     pipeline_vars = expand_mapping(
         {**predefined, **global_vars, **workflow_vars, **context.variables}, global_raw
     )
@@ -117,6 +119,7 @@ def compile_pipeline(
         stages=stages,
         jobs=tuple(jobs),
         variables=pipeline_vars,
+        auto_cancel=auto_cancel,
     )
     return CompileResult(plan, problems.sorted(), file)
 
@@ -188,33 +191,35 @@ def _check_globals(check: Checker, config: YMap) -> None:
         mapping = check.mapping(workflow, "workflow", config.where("workflow"))
         if mapping is not None:
             check.unknown_keys(mapping, WORKFLOW_KEYS, "workflow", "workflow")
-            if "auto_cancel" in mapping:
-                check.warning(
-                    "workflow.auto_cancel",
-                    "workflow:auto_cancel is parsed but not applied yet",
-                    mapping.where_key("auto_cancel"),
-                )
 
 
 def _workflow(
     check: Checker, config: YMap, variables: dict[str, str], files: Files
-) -> tuple[bool, dict[str, str], str | None]:
-    """Whether the pipeline is created, the variables the matching rule adds, and its name."""
+) -> tuple[bool, dict[str, str], str | None, AutoCancel]:
+    """Whether the pipeline is created, the variables the matching rule adds, its name, and
+    its ``auto_cancel:on_new_commit`` (the matching rule's, else the workflow's)."""
     workflow = config.get("workflow")
     if not isinstance(workflow, YMap):
-        return True, {}, None
+        return True, {}, None, AutoCancel.CONSERVATIVE
     name = None
     if "name" in workflow:
         name = check.string(workflow["name"], "workflow.name", workflow.where("name"), numbers=True)
+    auto_cancel = AutoCancel.CONSERVATIVE
+    if "auto_cancel" in workflow:
+        where = workflow.where("auto_cancel")
+        auto_cancel = (
+            read_auto_cancel(check, workflow["auto_cancel"], "workflow.auto_cancel", where)
+            or auto_cancel
+        )
     if "rules" not in workflow:
-        return True, {}, name
+        return True, {}, name, auto_cancel
     rules = read_rules(
         check, workflow["rules"], "workflow.rules", workflow.where("rules"), workflow=True
     )
     rule = first_match(rules, variables, files)
     if rule is None or rule.when == When.NEVER:
-        return False, {}, name
-    return True, dict(rule.variables), name
+        return False, {}, name, auto_cancel
+    return True, dict(rule.variables), name, rule.auto_cancel or auto_cancel
 
 
 __all__ = ["CompileResult", "JobDraft", "compile_pipeline", "find_pipeline_file"]

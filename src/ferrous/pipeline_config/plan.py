@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferrous.domain.auto_cancel import AutoCancel
 from ferrous.domain.progression import JobNode
 from ferrous.domain.statuses import When
 
@@ -184,6 +185,8 @@ class ExecutionPlan:
     stages: tuple[str, ...]
     jobs: tuple[JobSpec, ...]  # every job, those excluded by rules with when=never
     variables: dict[str, str] = field(default_factory=dict)  # pipeline-level
+    #: ``workflow:auto_cancel:on_new_commit``: what a newer pipeline of the ref may cancel
+    auto_cancel: AutoCancel = AutoCancel.CONSERVATIVE
 
     @property
     def runnable_jobs(self) -> tuple[JobSpec, ...]:

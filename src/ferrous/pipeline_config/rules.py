@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferrous.domain.auto_cancel import AutoCancel
 from ferrous.domain.statuses import When
+from ferrous.pipeline_config.auto_cancel import read_auto_cancel
 from ferrous.pipeline_config.checks import Checker
 from ferrous.pipeline_config.context import TriggerContext
 from ferrous.pipeline_config.expressions import ExpressionError, parse_expression
@@ -57,6 +59,7 @@ class Rule:
     needs: Any = None  # raw needs, read by the caller like job-level needs
     start_in: int | None = None
     interruptible: bool | None = None
+    auto_cancel: AutoCancel | None = None  # workflow rules only: `auto_cancel:on_new_commit`
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +101,10 @@ def read_rules(
 
 def _read_rule(check: Checker, rule: YMap, path: str, *, workflow: bool) -> Rule:
     check.unknown_keys(rule, WORKFLOW_RULE_KEYS if workflow else RULE_KEYS, path, "a rule")
+    auto_cancel = None
     if workflow and "auto_cancel" in rule:
-        check.warning(
-            f"{path}.auto_cancel",
-            "workflow:rules:auto_cancel is parsed but not applied yet",
-            rule.where_key("auto_cancel"),
+        auto_cancel = read_auto_cancel(
+            check, rule["auto_cancel"], f"{path}.auto_cancel", rule.where("auto_cancel")
         )
     condition = None
     if "if" in rule:
@@ -143,6 +145,7 @@ def _read_rule(check: Checker, rule: YMap, path: str, *, workflow: bool) -> Rule
         needs=rule.get("needs"),
         start_in=start_in,
         interruptible=interruptible,
+        auto_cancel=auto_cancel,
     )
 
 

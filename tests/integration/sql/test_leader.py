@@ -43,7 +43,8 @@ async def _holder_pids(engine: AsyncEngine) -> list[int]:
         rows = await conn.execute(
             text(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND classid = :space"
+                "AND classid = :space AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
             {"space": FERROUS_LOCK_SPACE},
         )

@@ -29,9 +29,10 @@ from ferrous.application.queries import (
     Page,
     PipelineView,
     ProjectView,
+    RegistrationTokenView,
 )
 from ferrous.application.use_cases.register_agent import hash_token
-from ferrous.domain.errors import Conflict, InvalidTransition, NotFound
+from ferrous.domain.errors import Conflict, InvalidCredentials, InvalidTransition, NotFound
 
 T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
 REGISTRATION_TOKEN = "reg-secret"
@@ -114,6 +115,9 @@ class FakeQueries:
 
     async def list_agents(self) -> list[AgentView]:
         return list(self.agents.values())
+
+    async def list_registration_tokens(self) -> list[RegistrationTokenView]:
+        return []  # the real ones are tested on the memory adapters
 
     # --- helpers for tests and the fake bus ----------------------------------------------
 
@@ -230,6 +234,7 @@ class FakeWorld:
     commands: list[c.Command] = field(default_factory=list)
     claimable: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)  # token hash -> agent id
+    registration_tokens: set[str] = field(default_factory=set)  # admin-created, unlimited
     lookups: int = 0
     counter: int = 0
 
@@ -272,9 +277,22 @@ class FakeWorld:
             repo_url=cmd.repo_url,
             default_branch=cmd.default_branch,
             created_at=T0,
+            credentials_kind=cmd.credentials.kind.value if cmd.credentials else "none",
         )
         q.projects[project.id] = project
         self.create_pipeline(c.CreatePipeline(project_id=project.id, name="default"))
+        return Obj(project.id)
+
+    def update_project(self, cmd: c.UpdateProject) -> Obj:
+        project = self.queries.projects[cmd.project_id]
+        changes: dict[str, Any] = {}
+        if cmd.repo_url is not None:
+            changes["repo_url"] = cmd.repo_url
+        if cmd.default_branch is not None:
+            changes["default_branch"] = cmd.default_branch
+        if cmd.credentials is not None:
+            changes["credentials_kind"] = cmd.credentials.kind.value
+        self.queries.projects[project.id] = dataclasses.replace(project, **changes)
         return Obj(project.id)
 
     def create_pipeline(self, cmd: c.CreatePipeline) -> PipelineView:
@@ -375,6 +393,10 @@ class FakeWorld:
         return Obj(job.id)
 
     def register_agent(self, cmd: c.RegisterAgent) -> tuple[Obj, str]:
+        if cmd.registration_token is not None and (
+            cmd.registration_token not in self.registration_tokens
+        ):
+            raise InvalidCredentials("wrong agent registration token")
         agent_id = self.new_id("agent")
         token = f"fra_token_{agent_id}"
         self.tokens[hash_token(token)] = agent_id

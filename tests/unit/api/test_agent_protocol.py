@@ -69,18 +69,41 @@ async def test_register_refuses_a_wrong_token(client: httpx.AsyncClient, world: 
     response = await client.post(f"{AGENT}/register", json={"token": "guess", "name": "x"})
 
     assert_problem(response, 401)
-    assert world.commands == []
+    assert [getattr(cmd, "registration_token", None) for cmd in world.commands] == ["guess"]
+    assert world.queries.agents == {}
     invalid = await client.post(f"{AGENT}/register", json={"token": "reg-secret", "capacity": 0})
     fields = {e["field"] for e in assert_problem(invalid, 422)["errors"]}
     assert fields == {"body.name", "body.capacity"}
 
 
-async def test_register_is_refused_when_no_token_is_configured(world: FakeWorld) -> None:
+async def test_any_other_token_is_spent_as_an_admin_created_registration_token(
+    client: httpx.AsyncClient, world: FakeWorld
+) -> None:
+    world.registration_tokens.add("frt_admin-made")
+    response = await client.post(
+        f"{AGENT}/register", json={"token": "frt_admin-made", "name": "builder-02"}
+    )
+
+    assert response.status_code == 201, response.text
+    [command] = world.commands
+    assert isinstance(command, RegisterAgent)
+    assert command.registration_token == "frt_admin-made"
+    assert "frt_admin-made" not in repr(command)  # commands may be logged
+
+
+async def test_without_a_bootstrap_token_only_registration_tokens_register(
+    world: FakeWorld,
+) -> None:
+    world.registration_tokens.add("frt_admin-made")
     app = create_app(world.services(agent_registration_token=""))
     async with await client_for(app) as client:
-        response = await client.post(f"{AGENT}/register", json={"token": "x", "name": "x"})
+        refused = await client.post(f"{AGENT}/register", json={"token": "x", "name": "x"})
+        joined = await client.post(
+            f"{AGENT}/register", json={"token": "frt_admin-made", "name": "y"}
+        )
 
-    assert_problem(response, 403)
+    assert_problem(refused, 401)
+    assert joined.status_code == 201, joined.text
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ async def test_trigger_a_pipeline(client: httpx.AsyncClient, world: FakeWorld) -
         "variables",
         "stages",
         "jobs",
+        "schedule_id",
     }
     assert build["status"] == "pending"
     assert build["variables"] == ["DEPLOY", "_X"]  # names only

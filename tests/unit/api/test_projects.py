@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from ferrous.application.commands import CreatePipeline, CreateProject, DisablePipeline
+from ferrous.application.commands import (
+    CreatePipeline,
+    CreateProject,
+    DisablePipeline,
+    UpdateProject,
+)
+from ferrous.domain.repo_credentials import CredentialKind, RepoCredentials
 from tests.unit.api.conftest import assert_problem, create_project
 from tests.unit.api.fakes import FakeWorld
 
@@ -25,6 +31,7 @@ async def test_create_project_answers_201_with_its_default_pipeline(
         "repo_url": "/srv/git/ferrous.git",
         "default_branch": "trunk",
         "created_at": "2025-01-31T12:00:00Z",
+        "credentials": {"kind": "none", "set": False},
         "default_pipeline_id": body["default_pipeline_id"],
     }
     assert world.queries.pipelines[body["default_pipeline_id"]].name == "default"
@@ -72,7 +79,14 @@ async def test_list_and_get_projects_by_id_or_name(client: httpx.AsyncClient) ->
     by_name = (await client.get("/api/v1/projects/ferrous")).json()
 
     assert [p["name"] for p in listing["items"]] == ["ferrous", "other"]
-    assert set(listing["items"][0]) == {"id", "name", "repo_url", "default_branch", "created_at"}
+    assert set(listing["items"][0]) == {
+        "id",
+        "name",
+        "repo_url",
+        "default_branch",
+        "created_at",
+        "credentials",
+    }
     assert by_id == by_name == created
 
 
@@ -134,3 +148,69 @@ async def test_disable_and_enable_a_pipeline(client: httpx.AsyncClient, world: F
     assert DisablePipeline(pipeline_id=pipeline_id) in world.commands
     assert "disabled" in assert_problem(refused, 409)["detail"]
     assert enabled.json()["enabled"] is True
+
+
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+async def test_credentials_are_write_only(client: httpx.AsyncClient, world: FakeWorld) -> None:
+    response = await client.post(
+        "/api/v1/projects",
+        json={
+            "name": "private",
+            "repo_url": "https://git.example.com/ci/private.git",
+            "credentials": {"kind": "https_token", "token": "glpat-s3cr3t"},
+        },
+    )
+    listing = await client.get("/api/v1/projects")
+
+    assert response.status_code == 201, response.text
+    assert response.json()["credentials"] == {"kind": "https_token", "set": True}
+    assert "s3cr3t" not in response.text + listing.text
+    command = world.commands[0]
+    assert isinstance(command, CreateProject)
+    assert command.credentials == RepoCredentials(
+        kind=CredentialKind.HTTPS_TOKEN, token="glpat-s3cr3t"
+    )
+    assert "s3cr3t" not in repr(command)
+
+
+async def test_update_a_project_s_url_and_credentials(
+    client: httpx.AsyncClient, world: FakeWorld
+) -> None:
+    project = await create_project(client)
+
+    updated = await client.patch(
+        "/api/v1/projects/ferrous",
+        json={
+            "repo_url": "ssh://git@git.example.com/ci/ferrous.git",
+            "credentials": {"kind": "ssh_key", "private_key": KEY},
+        },
+    )
+    cleared = await client.patch("/api/v1/projects/ferrous", json={"credentials": {"kind": "none"}})
+
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["repo_url"] == "ssh://git@git.example.com/ci/ferrous.git"
+    assert updated.json()["credentials"] == {"kind": "ssh_key", "set": True}
+    assert "OPENSSH" not in updated.text
+    assert cleared.json()["credentials"] == {"kind": "none", "set": False}
+    assert world.commands[-1] == UpdateProject(
+        project_id=project["id"], credentials=RepoCredentials()
+    )
+
+
+async def test_unusable_credentials_are_refused(client: httpx.AsyncClient) -> None:
+    await create_project(client)
+
+    not_a_key = await client.patch(
+        "/api/v1/projects/ferrous",
+        json={"credentials": {"kind": "ssh_key", "private_key": "hunter2"}},
+    )
+    unknown_kind = await client.patch(
+        "/api/v1/projects/ferrous", json={"credentials": {"kind": "password", "token": "x"}}
+    )
+
+    assert "private key" in assert_problem(not_a_key, 422)["detail"]
+    assert "hunter2" not in not_a_key.text
+    assert assert_problem(unknown_kind, 422)["errors"][0]["field"] == "body.credentials"
+    assert_problem(await client.patch("/api/v1/projects/nope", json={}), 404)

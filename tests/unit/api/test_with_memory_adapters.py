@@ -39,16 +39,20 @@ class FolderSources:
     def __init__(self, tree: Path) -> None:
         self.tree = tree
 
-    async def resolve(self, repo_url: str, ref: str) -> ResolvedRef:
+    async def resolve(self, repo_url: str, ref: str, credentials: object = None) -> ResolvedRef:
         return ResolvedRef(sha="c" * 40, branch=ref, tag=None)
 
-    async def checkout(self, repo_url: str, sha: str) -> Path:
+    async def checkout(self, repo_url: str, sha: str, credentials: object = None) -> Path:
         return self.tree
 
-    async def commit_info(self, repo_url: str, sha: str) -> dict[str, str]:
+    async def commit_info(
+        self, repo_url: str, sha: str, credentials: object = None
+    ) -> dict[str, str]:
         return {"message": "initial", "author": "dev", "timestamp": "2025-01-31T12:00:00Z"}
 
-    async def changed_files(self, repo_url: str, before: str, after: str) -> Sequence[str]:
+    async def changed_files(
+        self, repo_url: str, before: str, after: str, credentials: object = None
+    ) -> Sequence[str]:
         return []
 
 

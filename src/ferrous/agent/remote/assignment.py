@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, NamedTuple
 
+from ferrous.domain.repo_credentials import RepoCredentials
 from ferrous.pipeline_config.plan import JobSpec, Retry
 from ferrous.pipeline_config.plan_json import job_spec_from_json
 
@@ -24,10 +25,13 @@ class Assignment(NamedTuple):
     #: Why the previous attempt failed, when this one is a retry; and how many tries in all.
     retry_reason: str | None = None
     max_attempts: int = 1
+    #: To fetch the repository; never logged (the value's repr hides the secrets).
+    credentials: RepoCredentials | None = None
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> Assignment:
-        """Raises KeyError, TypeError or ValueError for a payload it cannot read."""
+        """Raises KeyError, TypeError, ValueError or InvalidValue for a payload it cannot
+        read."""
         spec = job_spec_from_json(payload["spec"])
         previous = payload.get("previous_attempt") or {}
         max_attempts = spec.retry.max + 1
@@ -52,4 +56,9 @@ class Assignment(NamedTuple):
             ),
             retry_reason=previous.get("failure_reason"),
             max_attempts=max_attempts,
+            credentials=(
+                RepoCredentials.from_json(dict(payload["credentials"]))
+                if payload.get("credentials")
+                else None
+            ),
         )

@@ -3,7 +3,8 @@
 They register over HTTP like any remote agent (the loopback is the only difference), so
 there is one code path for claiming, logs and results (DESIGN §5). Each has capacity 1 and
 its own folder ``work_dir/embedded-<n>``; they share ``work_dir/artifacts`` and
-``work_dir/cache``, so jobs of one build find each other's artifacts.
+``work_dir/cache``, so jobs of one build find each other's artifacts, and
+``work_dir/git-cache``, so a repository crosses the network once for all of them.
 """
 
 from __future__ import annotations

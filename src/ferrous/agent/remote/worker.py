@@ -1,9 +1,11 @@
 """An agent's main loop: claim jobs while it has room, run them, heartbeat, report.
 
 Per job: the claim's payload is read (``Assignment``); a ``LogShipper`` starts; a ``JobRun``
-runs in a thread of its own (it is synchronous) with the build's commit cloned into
-``work_dir/<job_id>``, the artifacts of its ``dependencies`` and its caches, ``retry`` off
-(one attempt: the server decides retries) and the payload's per-run variables; then the
+runs in a thread of its own (it is synchronous) with the build's commit fetched into
+``work_dir/<job_id>`` (through the agent's git cache ``git_cache_dir``, default
+``work_dir/../git-cache``: see ``source``), the artifacts of its ``dependencies`` and its
+caches, ``retry`` off (one attempt: the server decides retries) and the payload's per-run
+variables; then the
 log is flushed and the result reported with ``complete``: exit code and failure reason
 (``script_failure``, ``job_execution_timeout``, or ``runner_system_failure`` when the agent
 itself failed: the clone, an unreadable payload, an agent stopping without waiting).
@@ -54,6 +56,7 @@ from ferrous.agent.remote.assignment import Assignment
 from ferrous.agent.remote.client import AgentApi, AgentProtocolError, LeaseLost, Unauthorized
 from ferrous.agent.remote.log_shipper import LogShipper
 from ferrous.agent.remote.source import GitCommitSource
+from ferrous.domain.errors import InvalidValue
 from ferrous.domain.statuses import JobStatus
 
 log = structlog.get_logger(__name__)
@@ -102,6 +105,7 @@ class AgentWorker:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         artifacts_dir: Path | None = None,
         cache_dir: Path | None = None,
+        git_cache_dir: Path | None = None,
         kill_grace: float = 5.0,
         keep_workspaces: bool = False,
         executor: ExecutorChoice = ExecutorChoice(),  # noqa: B008  # immutable
@@ -114,6 +118,7 @@ class AgentWorker:
         self.work_dir = work_dir.absolute()
         self.artifacts_dir = (artifacts_dir or self.work_dir.parent / "artifacts").absolute()
         self.cache_dir = (cache_dir or self.work_dir.parent / "cache").absolute()
+        self.git_cache_dir = (git_cache_dir or self.work_dir.parent / "git-cache").absolute()
         self._client = client
         self._interval = heartbeat_interval
         self._kill_grace = kill_grace
@@ -241,7 +246,7 @@ class AgentWorker:
         try:
             try:
                 assignment = Assignment.parse(payload)
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, InvalidValue) as exc:
                 log.error("job_unreadable", job_id=job.job_id, error=repr(exc))
                 shipper.note(f"ERROR: Job failed (system failure): the agent cannot read it: {exc}")
                 outcome = JobOutcome(JobStatus.FAILED, None, SYSTEM_FAILURE, False, 1)
@@ -274,7 +279,13 @@ class AgentWorker:
             f"({self._executor.describe()}), attempt {assignment.attempt}"
         )
         site = JobSite(
-            source=GitCommitSource(assignment.repo_url, assignment.sha, assignment.ref),
+            source=GitCommitSource(
+                assignment.repo_url,
+                assignment.sha,
+                assignment.ref,
+                credentials=assignment.credentials,
+                cache_dir=self.git_cache_dir,
+            ),
             builds_dir=self.work_dir,
             artifacts=LocalArtifactStore(self.artifacts_dir),
             caches=LocalCacheStore(self.cache_dir),

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from ferrous.api.agent_auth import authenticated_agent
-from ferrous.api.errors import LogConflict, PayloadTooLarge, Unauthenticated
+from ferrous.api.errors import LogConflict, PayloadTooLarge
 from ferrous.api.permissions import require
 from ferrous.api.schemas.agents import (
     AgentCredentials,
@@ -37,7 +37,7 @@ from ferrous.application.commands import (
     Heartbeat,
     RegisterAgent,
 )
-from ferrous.domain.errors import Conflict, PermissionDenied
+from ferrous.domain.errors import Conflict
 
 MAX_LOG_CHUNK = 4 * 1024 * 1024
 
@@ -92,16 +92,17 @@ def build_router(services: ApiServices) -> APIRouter:
     bus = services.bus
 
     @router.post(
-        "/register", status_code=201, dependencies=[require("public")], responses=problems(401, 403)
+        "/register", status_code=201, dependencies=[require("public")], responses=problems(401, 422)
     )
     async def register(body: AgentRegistration) -> AgentCredentials:
-        """Join with the server's registration token; the answer's token is shown once.
-        (Its permission is `public`: the registration token in the body is the check.)"""
-        expected = services.agent_registration_token
-        if not expected:
-            raise PermissionDenied("agent registration is disabled on this server")
-        if not hmac.compare_digest(body.token.encode(), expected.encode()):
-            raise Unauthenticated("wrong agent registration token")
+        """Join with a registration token an admin created (`POST
+        /agent-registration-tokens`, one use of it is counted) or with the server-wide
+        bootstrap token; the answer's agent token is shown once. (Its permission is
+        `public`: the registration token in the body is the check.)"""
+        bootstrap = services.agent_registration_token
+        is_bootstrap = bool(bootstrap) and hmac.compare_digest(
+            body.token.encode(), bootstrap.encode()
+        )
         agent, token = await bus.handle(
             RegisterAgent(
                 name=body.name,
@@ -109,6 +110,7 @@ def build_router(services: ApiServices) -> APIRouter:
                 capacity=body.capacity,
                 platform=dict(body.platform),
                 embedded=body.platform.get("embedded") is True,
+                registration_token=None if is_bootstrap else body.token,
             )
         )
         return AgentCredentials(agent_id=agent.id, token=token)

@@ -6,9 +6,16 @@ from fastapi import APIRouter, Response
 
 from ferrous.api.permissions import require
 from ferrous.api.schemas.common import problems
-from ferrous.api.schemas.projects import ProjectCreate, ProjectDetail, ProjectList, ProjectOut
+from ferrous.api.schemas.projects import (
+    ProjectCreate,
+    ProjectDetail,
+    ProjectList,
+    ProjectOut,
+    ProjectUpdate,
+    credentials_of,
+)
 from ferrous.api.services import ApiServices
-from ferrous.application.commands import CreateProject
+from ferrous.application.commands import CreateProject, UpdateProject
 from ferrous.application.queries import Queries
 
 DEFAULT_PIPELINE = "default"
@@ -34,10 +41,16 @@ def build_router(services: ApiServices) -> APIRouter:
         responses=problems(409, 422),
     )
     async def create_project(body: ProjectCreate, response: Response) -> ProjectDetail:
-        """Register a repository; it gets a pipeline named `default` (`.ferrous.yml`)."""
+        """Register a repository; it gets a pipeline named `default` (`.ferrous.yml`).
+
+        `credentials` (an HTTPS token or an SSH deploy key) are stored sealed and never
+        returned."""
         project = await bus.handle(
             CreateProject(
-                name=body.name, repo_url=body.repo_url, default_branch=body.default_branch
+                name=body.name,
+                repo_url=body.repo_url,
+                default_branch=body.default_branch,
+                credentials=credentials_of(body.credentials),
             )
         )
         response.headers["Location"] = f"/api/v1/projects/{project.id}"
@@ -57,5 +70,23 @@ def build_router(services: ApiServices) -> APIRouter:
     async def get_project(project: str) -> ProjectDetail:
         """`project` is the project's id or its name."""
         return await project_detail(queries, project)
+
+    @router.patch(
+        "/projects/{project}",
+        dependencies=[require("projects:write")],
+        responses=problems(404, 422),
+    )
+    async def update_project(project: str, body: ProjectUpdate) -> ProjectDetail:
+        """Change the repository URL, the default branch or the credentials."""
+        found = await queries.get_project(project)
+        await bus.handle(
+            UpdateProject(
+                project_id=found.id,
+                repo_url=body.repo_url,
+                default_branch=body.default_branch,
+                credentials=credentials_of(body.credentials),
+            )
+        )
+        return await project_detail(queries, found.id)
 
     return router

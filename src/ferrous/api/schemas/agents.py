@@ -27,7 +27,11 @@ class AgentList(BaseModel):
 
 
 class AgentRegistration(BaseModel):
-    token: str = Field(description="The server's agent registration token.", min_length=1)
+    token: str = Field(
+        description="A registration token from `ferrous agent-token create` (one use is "
+        "counted), or the server's bootstrap token.",
+        min_length=1,
+    )
     name: str = Field(min_length=1, max_length=200, examples=["builder-01"])
     labels: list[str] = Field(default_factory=list, examples=[["linux", "docker"]])
     capacity: int = Field(1, ge=1, le=1000, description="Jobs it runs at once.")
@@ -51,6 +55,9 @@ class ClaimedJob(BaseModel):
     attempt: int
     name: str
     repo_url: str
+    credentials: dict[str, str] | None = Field(
+        None, description="The repository's credentials, for the agent holding the lease."
+    )
     sha: str
     ref: str
     spec: dict[str, Any]

@@ -123,6 +123,7 @@ class BuildDetail(BuildOut):
     variables: list[str] = Field(description="Names only: values may be secret.")
     stages: list[str]
     jobs: list[JobOut]
+    schedule_id: str | None = Field(None, description="The schedule that made it, if any.")
 
 
 def build_detail(view: BuildView) -> BuildDetail:
@@ -135,5 +136,6 @@ def build_detail(view: BuildView) -> BuildDetail:
             "variables": view.variables,
             "stages": view.stages,
             "jobs": [JobOut.model_validate(job) for job in view.jobs],
+            "schedule_id": view.schedule_id,
         }
     )

@@ -2,12 +2,62 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from ferrous.api.schemas.common import ApiModel, UtcDatetime
+from ferrous.domain.repo_credentials import CredentialKind, RepoCredentials
 
 #: As ``ferrous.domain.project.check_name`` checks it; here too, so errors name the field.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+class HttpsTokenIn(BaseModel):
+    """A token sent as the password of HTTP basic auth (GitHub, GitLab, Gitea tokens)."""
+
+    kind: Literal["https_token"]
+    token: str = Field(min_length=1, max_length=4000)
+    username: str | None = Field(
+        None,
+        max_length=200,
+        description="Default `x-access-token` for github.com, else `oauth2`.",
+    )
+
+
+class SshKeyIn(BaseModel):
+    """A deploy key: the private key's text (OpenSSH or PEM)."""
+
+    kind: Literal["ssh_key"]
+    private_key: str = Field(min_length=1, max_length=20_000)
+    known_hosts: str | None = Field(
+        None,
+        max_length=20_000,
+        description="known_hosts lines of the server; without them the host key is "
+        "accepted on first use, at every fetch.",
+    )
+
+
+class NoCredentialsIn(BaseModel):
+    kind: Literal["none"]
+
+
+CredentialsIn = Annotated[
+    HttpsTokenIn | SshKeyIn | NoCredentialsIn,
+    Field(
+        discriminator="kind",
+        description="Write-only: answers only tell `{kind, set}`.",
+    ),
+]
+
+
+def credentials_of(
+    body: HttpsTokenIn | SshKeyIn | NoCredentialsIn | None,
+) -> RepoCredentials | None:
+    """The command's value; raises InvalidValue (a 422) for one that cannot be used."""
+    if body is None:
+        return None
+    return RepoCredentials.from_json(body.model_dump(exclude_none=True))
 
 
 class ProjectCreate(BaseModel):
@@ -16,6 +66,20 @@ class ProjectCreate(BaseModel):
         min_length=1, max_length=2000, examples=["https://git.example.com/ci/ferrous.git"]
     )
     default_branch: str = Field("main", min_length=1, max_length=255, examples=["main"])
+    credentials: CredentialsIn | None = None
+
+
+class ProjectUpdate(BaseModel):
+    """Only the fields given change; `credentials: {"kind": "none"}` removes them."""
+
+    repo_url: str | None = Field(None, min_length=1, max_length=2000)
+    default_branch: str | None = Field(None, min_length=1, max_length=255)
+    credentials: CredentialsIn | None = None
+
+
+class CredentialsState(BaseModel):
+    kind: CredentialKind
+    set: bool
 
 
 class ProjectOut(ApiModel):
@@ -24,6 +88,17 @@ class ProjectOut(ApiModel):
     repo_url: str
     default_branch: str
     created_at: UtcDatetime
+    credentials: CredentialsState = Field(
+        validation_alias=AliasChoices("credentials", "credentials_kind"),
+        description="Which credentials the project has; never the secret itself.",
+    )
+
+    @field_validator("credentials", mode="before")
+    @classmethod
+    def _from_kind(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"kind": value, "set": value != CredentialKind.NONE}
+        return value
 
 
 class ProjectDetail(ProjectOut):

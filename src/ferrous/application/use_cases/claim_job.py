@@ -8,6 +8,7 @@ from ferrous.application.commands import ClaimJob
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.job_definitions import job_payload
 from ferrous.application.ports import UnitOfWork
+from ferrous.application.project_credentials import unseal
 from ferrous.domain.statuses import JobStatus
 
 #: One candidate at a time: on PostgreSQL each claim locks what it looks at (SKIP LOCKED), so
@@ -34,10 +35,11 @@ async def claim_job(cmd: ClaimJob, uow: UnitOfWork, deps: Dependencies) -> dict[
         await uow.builds.save(build)
         await uow.agents.save(agent)
         project = await uow.projects.get(build.project_id)
+        credentials = unseal(project, deps.secret_box)  # for this agent only: it holds the lease
         log_offset = await uow.logs.size(job.id)  # a retry's log follows the earlier attempts'
         await uow.commit()
         return {
-            **job_payload(build, job, project.repo_url, deps.server_url),
+            **job_payload(build, job, project.repo_url, deps.server_url, credentials),
             "log_offset": log_offset,
         }
     return None

@@ -1,12 +1,14 @@
-"""Register a repository as a project, with a default pipeline."""
+"""Register a repository as a project, with a default pipeline; or change one."""
 
 from __future__ import annotations
 
-from ferrous.application.commands import CreateProject
+from ferrous.application.commands import CreateProject, UpdateProject
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.ports import UnitOfWork
+from ferrous.application.project_credentials import seal, unseal
 from ferrous.domain.errors import Conflict, NotFound
 from ferrous.domain.project import Pipeline, Project
+from ferrous.domain.repo_credentials import NO_CREDENTIALS
 
 
 async def create_project(cmd: CreateProject, uow: UnitOfWork, deps: Dependencies) -> Project:
@@ -20,9 +22,29 @@ async def create_project(cmd: CreateProject, uow: UnitOfWork, deps: Dependencies
     project = Project.create(
         name=cmd.name, repo_url=cmd.repo_url, default_branch=cmd.default_branch, now=now
     )
+    seal(cmd.credentials or NO_CREDENTIALS, project, deps.secret_box)
     await uow.projects.add(project)
     await uow.pipelines.add(
         Pipeline.create(project_id=project.id, name="default", config_path=None, now=now)
     )
+    await uow.commit()
+    return project
+
+
+async def update_project(cmd: UpdateProject, uow: UnitOfWork, deps: Dependencies) -> Project:
+    """The credentials are checked against the new URL; kept ones are re-checked too, so a
+    project cannot end with an SSH key on an https URL."""
+    project = await uow.projects.get(cmd.project_id)
+    if cmd.repo_url is not None:
+        project.repo_url = cmd.repo_url
+    if cmd.default_branch is not None:
+        project.default_branch = cmd.default_branch
+    if cmd.credentials is not None:
+        seal(cmd.credentials, project, deps.secret_box)
+    elif cmd.repo_url is not None and project.credentials is not None:
+        kept = unseal(project, deps.secret_box)
+        if kept is not None:
+            kept.check_url(project.repo_url)
+    await uow.projects.save(project)
     await uow.commit()
     return project

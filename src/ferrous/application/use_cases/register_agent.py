@@ -1,4 +1,9 @@
-"""An agent joins: it gets its own token, shown once and stored hashed."""
+"""An agent joins: it gets its own token, shown once and stored hashed.
+
+With a registration token the use is counted in the same transaction as the new agent, so a
+registration that fails afterwards gives the use back, and a token with ``max_uses`` admits
+exactly that many agents however many race for it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from ferrous.application.commands import RegisterAgent
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.ports import UnitOfWork
 from ferrous.domain.agent import Agent
+from ferrous.domain.errors import InvalidCredentials, NotFound
 
 AGENT_TOKEN_PREFIX = "fra_"
 
@@ -21,6 +27,12 @@ def hash_token(token: str) -> str:
 async def register_agent(
     cmd: RegisterAgent, uow: UnitOfWork, deps: Dependencies
 ) -> tuple[Agent, str]:
+    now = deps.clock.now()
+    if cmd.registration_token is not None:
+        try:
+            await uow.registration_tokens.spend(hash_token(cmd.registration_token), now)
+        except NotFound:
+            raise InvalidCredentials("wrong agent registration token") from None
     token = AGENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
     agent = Agent.register(
         name=cmd.name,
@@ -28,7 +40,7 @@ async def register_agent(
         labels=frozenset(cmd.labels),
         capacity=cmd.capacity,
         platform=dict(cmd.platform),
-        now=deps.clock.now(),
+        now=now,
         embedded=cmd.embedded,
     )
     await uow.agents.add(agent)

@@ -1,7 +1,9 @@
 """Create a build of a pipeline at a commit: read, compile and store it in one transaction.
 
 An invalid pipeline file still makes a build, failed, with every lint problem on it: the
-person who pushed sees why nothing ran, instead of silence.
+person who pushed sees why nothing ran, instead of silence. In the same transaction the new
+build auto-cancels the older builds of its ref that it makes redundant
+(``application.auto_cancel``), so a crash leaves both or neither.
 """
 
 from __future__ import annotations
@@ -9,28 +11,44 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from ferrous.application.auto_cancel import cancel_redundant_builds
 from ferrous.application.commands import TriggerBuild
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.job_definitions import jobs_of
 from ferrous.application.ports import ResolvedRef, UnitOfWork
+from ferrous.application.project_credentials import unseal
 from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict
+from ferrous.domain.repo_credentials import without_userinfo
 from ferrous.pipeline_config.compiler import compile_pipeline
 from ferrous.pipeline_config.context import TriggerContext
 
 
 async def trigger_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) -> Build:
+    build = await create_build(cmd, uow, deps)
+    await uow.commit()
+    return build
+
+
+async def create_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) -> Build:
+    """``trigger_build`` without the commit, for callers that store more in the same
+    transaction (a schedule's next tick)."""
     pipeline = await uow.pipelines.get(cmd.pipeline_id)
     if not pipeline.enabled:
         raise Conflict(f"pipeline {pipeline.name!r} is disabled")
     project = await uow.projects.get(pipeline.project_id)
+    credentials = unseal(project, deps.secret_box)
     ref = cmd.ref or (None if cmd.sha else project.default_branch)
-    resolved = await deps.sources.resolve(project.repo_url, cmd.sha or ref or "HEAD")
+    resolved = await deps.sources.resolve(project.repo_url, cmd.sha or ref or "HEAD", credentials)
+    head: str | None = resolved.sha  # where the ref points now
     if cmd.sha and ref:  # an exact commit of a branch or tag: keep what the ref says it is
-        named = await deps.sources.resolve(project.repo_url, ref)
+        named = await deps.sources.resolve(project.repo_url, ref, credentials)
         resolved = ResolvedRef(sha=resolved.sha, branch=named.branch, tag=named.tag)
-    tree = await deps.sources.checkout(project.repo_url, resolved.sha)
-    info = await deps.sources.commit_info(project.repo_url, resolved.sha)
+        head = named.sha
+    elif cmd.sha:
+        head = None
+    tree = await deps.sources.checkout(project.repo_url, resolved.sha, credentials)
+    info = await deps.sources.commit_info(project.repo_url, resolved.sha, credentials)
     context = TriggerContext(
         source=cmd.source,
         branch=resolved.branch if resolved.tag is None else None,
@@ -42,7 +60,7 @@ async def trigger_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) 
         default_branch=project.default_branch,
         project_name=project.name,
         project_path=project.name,
-        project_url=project.repo_url,
+        project_url=without_userinfo(project.repo_url),
         server_url=deps.server_url,
         variables=dict(cmd.variables),
     )
@@ -61,6 +79,7 @@ async def trigger_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) 
             }
         )
     number = await uow.pipelines.allocate_number(pipeline.id)
+    now = deps.clock.now()
     build = Build.create(
         project_id=project.id,
         pipeline_id=pipeline.id,
@@ -71,8 +90,10 @@ async def trigger_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) 
         variables=dict(cmd.variables),
         jobs=jobs_of(result.plan) if result.plan.created else [],
         problems=problems,
-        now=deps.clock.now(),
+        now=now,
+        schedule_id=cmd.schedule_id,
+        auto_cancel=result.plan.auto_cancel,
     )
     await uow.builds.add(build)
-    await uow.commit()
+    await cancel_redundant_builds(build, head_sha=head, uow=uow, now=now)
     return build

@@ -10,6 +10,9 @@ claims. Several units of work share one ``InMemoryStore``; ``InMemoryQueries`` r
 """
 
 from ferrous.infrastructure.memory.queries import InMemoryQueries
+from ferrous.infrastructure.memory.registration_tokens import (
+    InMemoryRegistrationTokenRepository,
+)
 from ferrous.infrastructure.memory.repositories import (
     InMemoryAgentRepository,
     InMemoryBuildRepository,
@@ -17,6 +20,8 @@ from ferrous.infrastructure.memory.repositories import (
     InMemoryPipelineRepository,
     InMemoryProjectRepository,
 )
+from ferrous.infrastructure.memory.schedules import InMemoryScheduleRepository
+from ferrous.infrastructure.memory.secret_box import PlaintextSecretBox
 from ferrous.infrastructure.memory.store import InMemoryStore
 from ferrous.infrastructure.memory.unit_of_work import InMemoryUnitOfWork, memory_uow_factory
 
@@ -27,7 +32,10 @@ __all__ = [
     "InMemoryPipelineRepository",
     "InMemoryProjectRepository",
     "InMemoryQueries",
+    "InMemoryRegistrationTokenRepository",
+    "InMemoryScheduleRepository",
     "InMemoryStore",
     "InMemoryUnitOfWork",
+    "PlaintextSecretBox",
     "memory_uow_factory",
 ]

@@ -12,10 +12,13 @@ from ferrous.application.queries import (
     Page,
     PipelineView,
     ProjectView,
+    RegistrationTokenView,
+    ScheduleView,
 )
 from ferrous.domain.build import Build, Job
 from ferrous.domain.errors import NotFound
 from ferrous.domain.project import Pipeline, Project
+from ferrous.domain.schedule import Schedule
 from ferrous.domain.statuses import JobStatus
 from ferrous.infrastructure.memory.store import InMemoryStore
 from ferrous.infrastructure.sql.cursor import decode_cursor, encode_cursor
@@ -29,6 +32,7 @@ def _project(project: Project) -> ProjectView:
         repo_url=project.repo_url,
         default_branch=project.default_branch,
         created_at=project.created_at,
+        credentials_kind=project.credentials.kind.value if project.credentials else "none",
     )
 
 
@@ -162,6 +166,7 @@ class InMemoryQueries:
             variables=sorted(build.variables),
             stages=sorted(by_index, key=lambda stage: (by_index[stage], stage)),
             jobs=jobs,
+            schedule_id=build.schedule_id,
         )
 
     async def get_job(self, job_id: str) -> JobView:
@@ -192,3 +197,51 @@ class InMemoryQueries:
             )
             for a in sorted(self._store.agents.values(), key=lambda a: (a.name, a.id))
         ]
+
+    async def list_registration_tokens(self) -> list[RegistrationTokenView]:
+        tokens = sorted(
+            self._store.registration_tokens.values(),
+            key=lambda t: (t.created_at, t.id),
+            reverse=True,
+        )
+        return [
+            RegistrationTokenView(
+                id=t.id,
+                description=t.description,
+                created_at=t.created_at,
+                expires_at=t.expires_at,
+                revoked_at=t.revoked_at,
+                max_uses=t.max_uses,
+                uses=t.uses,
+                last_used_at=t.last_used_at,
+            )
+            for t in tokens
+        ]
+
+    def _schedule(self, schedule: Schedule) -> ScheduleView:
+        return ScheduleView(
+            id=schedule.id,
+            project_id=schedule.project_id,
+            pipeline_id=schedule.pipeline_id,
+            pipeline_name=self._store.pipelines[schedule.pipeline_id].name,
+            description=schedule.description,
+            cron=schedule.cron,
+            timezone=schedule.timezone,
+            ref=schedule.ref,
+            variables=dict(schedule.variables),
+            active=schedule.active,
+            next_run_at=schedule.next_run_at,
+            last_run_at=schedule.last_run_at,
+            last_build_id=schedule.last_build_id,
+            created_at=schedule.created_at,
+        )
+
+    async def list_schedules(self, project_id: str) -> list[ScheduleView]:
+        found = [s for s in self._store.schedules.values() if s.project_id == project_id]
+        return [self._schedule(s) for s in sorted(found, key=lambda s: (s.created_at, s.id))]
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleView:
+        schedule = self._store.schedules.get(schedule_id)
+        if schedule is None:
+            raise NotFound(f"no schedule {schedule_id}")
+        return self._schedule(schedule)

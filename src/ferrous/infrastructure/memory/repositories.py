@@ -11,7 +11,7 @@ from ferrous.domain.agent import Agent, AgentStatus
 from ferrous.domain.build import Build, Job
 from ferrous.domain.errors import Conflict, NotFound
 from ferrous.domain.project import Pipeline, Project
-from ferrous.domain.statuses import JobStatus
+from ferrous.domain.statuses import BuildStatus, JobStatus
 from ferrous.infrastructure.memory.store import append_bytes, detached
 
 if TYPE_CHECKING:
@@ -43,6 +43,12 @@ class InMemoryProjectRepository:
             if project.name == name:
                 return detached(project)
         raise NotFound(f"no project named {name!r}")
+
+    async def save(self, project: Project) -> None:
+        if project.id not in self._all():
+            raise NotFound(f"no project {project.id}")
+        self._staged.projects[project.id] = detached(project)
+        self._staged.track(project)
 
 
 class InMemoryPipelineRepository:
@@ -199,6 +205,21 @@ class InMemoryBuildRepository:
             if job.status == JobStatus.SCHEDULED and when is not None and when <= now:
                 due[build.id] = min(when, due.get(build.id, when))
         return sorted(due, key=lambda build_id: (due[build_id], build_id))
+
+    async def unfinished_before(
+        self, pipeline_id: str, ref: str, number: int, created_after: datetime, limit: int
+    ) -> list[str]:
+        found = sorted(
+            (build.number, build.id)
+            for build in self._builds()
+            if build.pipeline_id == pipeline_id
+            and build.ref == ref
+            and build.number < number
+            and build.created_at > created_after
+            and not build.status.is_finished
+            and build.status != BuildStatus.MANUAL
+        )
+        return [build_id for _, build_id in found[: max(limit, 0)]]
 
 
 class InMemoryAgentRepository:

@@ -11,6 +11,8 @@ from ferrous.domain.agent import Agent
 from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict
 from ferrous.domain.project import Pipeline, Project
+from ferrous.domain.registration_token import RegistrationToken
+from ferrous.domain.schedule import Schedule
 from ferrous.infrastructure.sql.outbox import OutboxMessage
 
 A = TypeVar("A", Project, Pipeline, Build, Agent)
@@ -54,6 +56,8 @@ class InMemoryStore:
     next_numbers: dict[str, int] = field(default_factory=dict)
     builds: dict[str, Build] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)
+    registration_tokens: dict[str, RegistrationToken] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
     logs: dict[str, bytes] = field(default_factory=dict)
     outbox: list[OutboxMessage] = field(default_factory=list)
     published: dict[int, datetime] = field(default_factory=dict)

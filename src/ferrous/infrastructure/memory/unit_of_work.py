@@ -25,6 +25,9 @@ from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict
 from ferrous.domain.events import Event
 from ferrous.domain.project import Pipeline, Project
+from ferrous.infrastructure.memory.registration_tokens import (
+    InMemoryRegistrationTokenRepository,
+)
 from ferrous.infrastructure.memory.repositories import (
     InMemoryAgentRepository,
     InMemoryBuildRepository,
@@ -32,6 +35,7 @@ from ferrous.infrastructure.memory.repositories import (
     InMemoryPipelineRepository,
     InMemoryProjectRepository,
 )
+from ferrous.infrastructure.memory.schedules import InMemoryScheduleRepository
 from ferrous.infrastructure.memory.store import InMemoryStore, append_bytes
 from ferrous.infrastructure.sql.outbox import event_name
 from ferrous.infrastructure.sql.types import json_dumps
@@ -74,6 +78,8 @@ class InMemoryUnitOfWork:
     pipelines: InMemoryPipelineRepository
     builds: InMemoryBuildRepository
     agents: InMemoryAgentRepository
+    registration_tokens: InMemoryRegistrationTokenRepository
+    schedules: InMemoryScheduleRepository
     logs: InMemoryLogStore
 
     def __init__(self, store: InMemoryStore) -> None:
@@ -91,6 +97,8 @@ class InMemoryUnitOfWork:
         self.pipelines = InMemoryPipelineRepository(staged)
         self.builds = InMemoryBuildRepository(staged, owner=self)
         self.agents = InMemoryAgentRepository(staged)
+        self.registration_tokens = InMemoryRegistrationTokenRepository(self.store)
+        self.schedules = InMemoryScheduleRepository(self.store, staged.track)
         self.logs = InMemoryLogStore(staged)
 
     async def __aexit__(
@@ -110,6 +118,8 @@ class InMemoryUnitOfWork:
     async def commit(self) -> None:
         staged, store = self._staged, self.store
         self._check(staged)
+        self.registration_tokens.check()
+        self.schedules.check()
         logs = {job_id: staged.log(job_id) for job_id in staged.logs}  # raises on divergence
         events = [event for aggregate in staged.tracked.values() for event in aggregate.events]
         # all checks passed: apply everything at once (no await from here on)
@@ -117,6 +127,8 @@ class InMemoryUnitOfWork:
         store.pipelines.update(staged.pipelines)
         store.builds.update(staged.builds)
         store.agents.update(staged.agents)
+        self.registration_tokens.apply()
+        self.schedules.apply()
         store.logs.update(logs)
         now = datetime.now(UTC)
         store.add_events(

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, exists, func, insert, literal, select, update
 from ferrous.application.ports import JobLease, JobRef, StaleState
 from ferrous.domain.build import Build
 from ferrous.domain.errors import NotFound
-from ferrous.domain.statuses import JobStatus
+from ferrous.domain.statuses import BuildStatus, JobStatus
 from ferrous.infrastructure.sql.build_rows import (
     BuildSnapshot,
     attempt_row,
@@ -129,6 +129,22 @@ _CLAIMABLE = (
     .limit(bindparam("limit"))
 )
 _CLAIMABLE_LOCKED = _CLAIMABLE.with_for_update(skip_locked=True, of=jobs)
+#: auto-cancel candidates: finished builds and those waiting on a manual job are left alone
+_CANCELABLE_STATUSES = [
+    s.value for s in BuildStatus if not s.is_finished and s != BuildStatus.MANUAL
+]
+_UNFINISHED_BEFORE = (
+    select(builds.c.id)
+    .where(
+        builds.c.pipeline_id == bindparam("pipeline_id"),
+        builds.c.ref == bindparam("ref"),
+        builds.c.number < bindparam("number"),
+        builds.c.created_at > bindparam("created_after"),
+        builds.c.status.in_(_CANCELABLE_STATUSES),
+    )
+    .order_by(builds.c.number)
+    .limit(bindparam("limit"))
+)
 
 
 class SqlBuildRepository:
@@ -268,4 +284,17 @@ class SqlBuildRepository:
 
     async def with_due_jobs(self, now: datetime) -> list[str]:
         result = await self._session.execute(_DUE, {"now": now})
+        return [str(build_id) for build_id in result.scalars()]
+
+    async def unfinished_before(
+        self, pipeline_id: str, ref: str, number: int, created_after: datetime, limit: int
+    ) -> list[str]:
+        params = {
+            "pipeline_id": pipeline_id,
+            "ref": ref,
+            "number": number,
+            "created_after": created_after,
+            "limit": limit,
+        }
+        result = await self._session.execute(_UNFINISHED_BEFORE, params)
         return [str(build_id) for build_id in result.scalars()]

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from ferrous.domain.auto_cancel import AutoCancel
 from ferrous.domain.build import Attempt, Build, Job, JobDefinition
 from ferrous.domain.statuses import BuildStatus, JobStatus, When
 
@@ -114,6 +115,8 @@ def build_row(build: Build) -> dict[str, Any]:
         "created_at": build.created_at,
         "started_at": build.started_at,
         "finished_at": build.finished_at,
+        "schedule_id": build.schedule_id,
+        "auto_cancel": build.auto_cancel.value,
     }
 
 
@@ -211,6 +214,8 @@ def build_from_rows(
         problems=row.problems,
         failure_reason=row.failure_reason,
         jobs=build_jobs,
+        schedule_id=row.schedule_id,
+        auto_cancel=AutoCancel(row.auto_cancel),
         version=row.version,
     )
 

@@ -9,6 +9,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 
 from ferrous.domain.errors import NotFound
 from ferrous.domain.project import Pipeline, Project
+from ferrous.domain.repo_credentials import SealedCredentials
 from ferrous.infrastructure.sql.schema import pipelines, projects
 from ferrous.infrastructure.sql.session import SqlSession
 
@@ -20,6 +21,7 @@ _PROJECT_COLUMNS = (
     projects.c.repo_url,
     projects.c.default_branch,
     projects.c.created_at,
+    projects.c.credentials,
 )
 _PIPELINE_COLUMNS = (
     pipelines.c.id,
@@ -38,7 +40,12 @@ def _project(row: Row[Any]) -> Project:
         repo_url=row.repo_url,
         default_branch=row.default_branch,
         created_at=row.created_at,
+        credentials=SealedCredentials.from_text(row.credentials) if row.credentials else None,
     )
+
+
+def _credentials_text(project: Project) -> str | None:
+    return project.credentials.to_text() if project.credentials is not None else None
 
 
 def _pipeline(row: Row[Any]) -> Pipeline:
@@ -65,8 +72,23 @@ class SqlProjectRepository:
                 repo_url=project.repo_url,
                 default_branch=project.default_branch,
                 created_at=project.created_at,
+                credentials=_credentials_text(project),
             )
         )
+        self._track(project)
+
+    async def save(self, project: Project) -> None:
+        matched = await self._session.execute_write(
+            update(projects)
+            .where(projects.c.id == project.id)
+            .values(
+                repo_url=project.repo_url,
+                default_branch=project.default_branch,
+                credentials=_credentials_text(project),
+            )
+        )
+        if matched == 0:
+            raise NotFound(f"no project {project.id}")
         self._track(project)
 
     async def get(self, project_id: str) -> Project:

@@ -24,10 +24,18 @@ from ferrous.application.queries import (
     Page,
     PipelineView,
     ProjectView,
+    RegistrationTokenView,
+    ScheduleView,
 )
 from ferrous.domain.errors import NotFound
+from ferrous.domain.repo_credentials import SealedCredentials
 from ferrous.domain.statuses import JobStatus
 from ferrous.infrastructure.sql.cursor import decode_cursor, encode_cursor
+from ferrous.infrastructure.sql.schedule_queries import (
+    get_schedule_statement,
+    list_schedules_statement,
+    schedule_view,
+)
 from ferrous.infrastructure.sql.schema import (
     agents,
     builds,
@@ -36,6 +44,7 @@ from ferrous.infrastructure.sql.schema import (
     log_chunks,
     pipelines,
     projects,
+    registration_tokens,
 )
 from ferrous.infrastructure.sql.session import raise_storage_error
 from ferrous.infrastructure.sql.types import UtcDateTime
@@ -62,7 +71,7 @@ _SUMMARY = (
     .join(pipelines, pipelines.c.id == builds.c.pipeline_id)
 )
 _DETAIL = _SUMMARY.add_columns(
-    builds.c.failure_reason, builds.c.problems, builds.c.variables
+    builds.c.failure_reason, builds.c.problems, builds.c.variables, builds.c.schedule_id
 ).where(builds.c.id == bindparam("build_id"))
 # a log's size is the end of its last chunk: one backward index probe per job
 _LOG_SIZE = func.coalesce(
@@ -113,6 +122,11 @@ _AGENTS = (
     .order_by(agents.c.name, agents.c.id)
 )
 
+# the columns of the view, by name: never the token's hash
+_REGISTRATION_TOKENS = select(
+    *(registration_tokens.c[name] for name in RegistrationTokenView.__dataclass_fields__)
+).order_by(registration_tokens.c.created_at.desc(), registration_tokens.c.id.desc())
+
 
 def _project(row: Row[Any]) -> ProjectView:
     return ProjectView(
@@ -121,6 +135,9 @@ def _project(row: Row[Any]) -> ProjectView:
         repo_url=row.repo_url,
         default_branch=row.default_branch,
         created_at=row.created_at,
+        credentials_kind=(
+            SealedCredentials.from_text(row.credentials).kind.value if row.credentials else "none"
+        ),
     )
 
 
@@ -287,6 +304,7 @@ class SqlQueries:
             variables=sorted(detail.variables),
             stages=_stages(job_views),
             jobs=job_views,
+            schedule_id=detail.schedule_id,
         )
 
     async def get_job(self, job_id: str) -> JobView:
@@ -313,3 +331,17 @@ class SqlQueries:
             )
             for row in rows
         ]
+
+    async def list_registration_tokens(self) -> list[RegistrationTokenView]:
+        rows = await self._rows(_REGISTRATION_TOKENS)
+        return [RegistrationTokenView(**row._asdict()) for row in rows]
+
+    async def list_schedules(self, project_id: str) -> list[ScheduleView]:
+        rows = await self._rows(list_schedules_statement(project_id))
+        return [schedule_view(row) for row in rows]
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleView:
+        rows = await self._rows(get_schedule_statement(schedule_id))
+        if not rows:
+            raise NotFound(f"no schedule {schedule_id}")
+        return schedule_view(rows[0])

@@ -19,6 +19,16 @@ The Alembic migrations must produce exactly this (a test compares them). Decisio
   in the log's size. Chunks have no foreign key: the log store is a separate port that may
   move to object storage.
 - ``job_attempts`` carries ``build_id`` so that loading a build reads its attempts in one query.
+- ``registration_tokens`` keep the sha256 of the secret only (unique: registration looks a
+  token up by it). A use is counted with one ``UPDATE ... SET uses = uses + 1 WHERE`` the
+  token is usable, which PostgreSQL re-checks on the newest row after waiting for a
+  concurrent registration, so ``max_uses`` is never exceeded.
+- ``schedules.next_run_at`` is NULL while a schedule is inactive, so the firer's "due" and
+  "earliest" queries walk ``ix_schedules_next_run_at`` alone. A schedule is saved with a
+  compare-and-set on ``version``: of two servers firing one tick only one commits.
+  ``builds.schedule_id`` has no foreign key: deleting a schedule keeps its builds' record
+  of who started them. ``builds.auto_cancel`` is the build's
+  ``workflow:auto_cancel:on_new_commit``.
 - The outbox id is a BIGSERIAL (SQLite: an AUTOINCREMENT rowid, never reused), so the relay
   publishes in commit order; a partial index covers the unpublished rows.
 """
@@ -63,6 +73,8 @@ projects = Table(
     Column("repo_url", Text, nullable=False),
     Column("default_branch", String(255), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # {"kind": ..., "sealed": ...}: the secret only as the secret box sealed it
+    Column("credentials", Text, nullable=True),
 )
 
 pipelines = Table(
@@ -96,6 +108,8 @@ builds = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("started_at", UtcDateTime, nullable=True),
     Column("finished_at", UtcDateTime, nullable=True),
+    Column("schedule_id", ID, nullable=True),
+    Column("auto_cancel", String(16), nullable=False, server_default=text("'conservative'")),
     UniqueConstraint("pipeline_id", "number"),
     # newest first, unfiltered and by each filter of the listing (keyset on created_at, id)
     Index(None, "created_at", "id"),
@@ -173,6 +187,42 @@ agents = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
     Index(None, "status", "last_seen_at"),
+)
+
+registration_tokens = Table(
+    "registration_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("description", String(200), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("max_uses", Integer, nullable=True),
+    Column("uses", Integer, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("pipeline_id", ID, ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("cron", String(255), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("ref", String(255), nullable=True),
+    Column("variables", JSON_TYPE, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("next_run_at", UtcDateTime, nullable=True),
+    Column("last_run_at", UtcDateTime, nullable=True),
+    Column("last_build_id", ID, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "next_run_at"),
+    Index(None, "project_id", "created_at"),
+    Index(None, "pipeline_id"),
 )
 
 log_chunks = Table(

@@ -19,6 +19,10 @@ from ferrous.infrastructure.sql.project_repository import (
     SqlPipelineRepository,
     SqlProjectRepository,
 )
+from ferrous.infrastructure.sql.registration_token_repository import (
+    SqlRegistrationTokenRepository,
+)
+from ferrous.infrastructure.sql.schedule_repository import SqlScheduleRepository
 from ferrous.infrastructure.sql.session import SqlSession
 
 
@@ -36,6 +40,8 @@ class SqlUnitOfWork:
     pipelines: SqlPipelineRepository
     builds: SqlBuildRepository
     agents: SqlAgentRepository
+    registration_tokens: SqlRegistrationTokenRepository
+    schedules: SqlScheduleRepository
     logs: SqlLogStore
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -51,6 +57,8 @@ class SqlUnitOfWork:
         self.pipelines = SqlPipelineRepository(self._session, track)
         self.builds = SqlBuildRepository(self._session, track)
         self.agents = SqlAgentRepository(self._session, track)
+        self.registration_tokens = SqlRegistrationTokenRepository(self._session)
+        self.schedules = SqlScheduleRepository(self._session, track)
         self.logs = SqlLogStore(self._session)
         return self
 
