@@ -8,6 +8,7 @@ sshd is missing). Each test gets fresh servers on free ports.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ def http(base: Path) -> Iterator[GitHttpServer]:
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[SshServer]:
     problem = sshd_problem()
+    if problem and os.environ.get("FERROUS_REQUIRE_SSHD") == "1":
+        pytest.fail(f"FERROUS_REQUIRE_SSHD=1 but {problem}")
     if problem:
         pytest.skip(f"no SSH server: {problem}")
     server = SshServer(tmp_path / "sshd").start()
