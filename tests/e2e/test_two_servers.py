@@ -31,7 +31,7 @@ from tests.e2e.server_process import (
 
 pytestmark = pytest.mark.e2e
 
-SINGLETONS = {"outbox_relay", "lease_reaper", "delayed_jobs", "schedule_firer"}
+SINGLETONS = {"outbox_relay", "lease_reaper", "delayed_jobs", "schedule_firer", "status_sender"}
 
 PIPELINE = """\
 stages: [first, second]

@@ -16,11 +16,13 @@ from ferrous.api.routers import (
     agent_registration_tokens,
     agents,
     builds,
+    hooks,
     jobs,
     meta,
     pipelines,
     projects,
     schedules,
+    trigger_tokens,
 )
 from ferrous.api.services import ApiServices
 
@@ -66,6 +68,8 @@ def create_app(services: ApiServices) -> FastAPI:
         agents,
         agent_registration_tokens,
         schedules,
+        hooks,
+        trigger_tokens,
     )
     for module in routers:  # hot first
         app.include_router(module.build_router(services), prefix=API_PREFIX)

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ferrous.application.webhooks import WebhookPayloadInvalid, WebhookSignatureInvalid
 from ferrous.domain.errors import (
     ConfigInvalid,
     Conflict,
@@ -73,6 +74,8 @@ STATUS: dict[type[FerrousError], tuple[int, str]] = {
     InvalidValue: (422, "invalid-value"),
     RangeNotSatisfiable: (416, "range-not-satisfiable"),
     PayloadTooLarge: (413, "payload-too-large"),
+    WebhookSignatureInvalid: (401, "webhook-unauthenticated"),
+    WebhookPayloadInvalid: (400, "webhook-payload-invalid"),
     StorageError: (503, "storage-unavailable"),
     FerrousError: (500, "internal-error"),
 }

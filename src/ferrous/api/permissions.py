@@ -38,6 +38,8 @@ Permission = Literal[
     "agents:admin",  # admin only: agent registration tokens
     "schedules:read",
     "schedules:write",
+    "triggers:read",  # a project's pipeline trigger tokens (never their secrets)
+    "triggers:write",  # create and revoke them: a token starts builds without an account
     "agent:protocol",
     "public",
 ]

@@ -95,4 +95,5 @@ class ApiServices:
     #: the server-wide bootstrap token; empty: only admin-created registration tokens work
     agent_registration_token: str
     claim_timeout: float = 25.0
+    webhook_max_bytes: int = 25 * 1024 * 1024
     agent_token_cache_seconds: float = 10.0

@@ -60,4 +60,5 @@ def api_services(server: Server) -> ApiServices:
         agent_by_token_hash=server.agent_by_token_hash,
         agent_registration_token=server.registration_token,
         claim_timeout=server.settings.claim_timeout,
+        webhook_max_bytes=server.settings.webhook_max_bytes,
     )

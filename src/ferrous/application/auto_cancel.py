@@ -36,15 +36,13 @@ async def cancel_redundant_builds(
     """Auto-cancel what ``new`` makes redundant; the ids of the builds changed."""
     if not new.jobs:
         return []
+    keep = [sha for sha in (new.sha, head_sha) if sha]
     candidates = await uow.builds.unfinished_before(
-        new.pipeline_id, new.ref, new.number, now - WINDOW, LIMIT
+        new.pipeline_id, new.ref, new.number, now - WINDOW, LIMIT, excluding_shas=keep
     )
-    keep = {new.sha, head_sha}
     changed = []
     for build_id in candidates:
         older = await uow.builds.get(build_id)
-        if older.sha in keep:
-            continue
         jobs = auto_cancel(older, by=new, now=now)
         if jobs:
             await uow.builds.save(older)

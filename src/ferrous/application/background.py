@@ -37,6 +37,7 @@ OUTBOX_RELAY = "outbox_relay"
 LEASE_REAPER = "lease_reaper"
 DELAYED_JOBS = "delayed_jobs"
 SCHEDULE_FIRER = "schedule_firer"  # see schedule_firer.py
+STATUS_SENDER = "status_sender"  # see status_sender.py
 
 
 async def run_outbox_relay(relay_batch: RelayBatch, nudge: Flag) -> None:

@@ -8,7 +8,7 @@ the ``serve`` command (or a test) starts and stops.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from ferrous.application.background import (
     LEASE_REAPER,
     OUTBOX_RELAY,
     SCHEDULE_FIRER,
+    STATUS_SENDER,
     run_as_singleton,
     run_delayed_job_starter,
     run_lease_reaper,
@@ -33,9 +34,19 @@ from ferrous.application.ports import Broker, LeaderLock
 from ferrous.application.queries import Queries
 from ferrous.application.schedule_firer import run_schedule_firer
 from ferrous.application.signals import Flag, JobSignals
+from ferrous.application.status_sender import StatusSender, run_status_sender
 from ferrous.domain.errors import NotFound
-from ferrous.domain.events import Event, JobCompleted, JobQueued
+from ferrous.domain.events import (
+    BuildCompleted,
+    BuildCreated,
+    BuildStarted,
+    Event,
+    JobCompleted,
+    JobQueued,
+)
 from ferrous.infrastructure.broker.factory import broker_from_url
+from ferrous.infrastructure.forges.registry import PARSERS
+from ferrous.infrastructure.forges.statuses import HttpCommitStatusClient
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
 from ferrous.infrastructure.security.secret_box import AesGcmSecretBox, KeyRing, load_keys
 from ferrous.infrastructure.settings import Settings, registration_token
@@ -52,6 +63,8 @@ EVENTS_TOPIC = "events"
 LOGS_TOPIC = "logs"
 #: events that may change when the schedule firer must wake
 SCHEDULE_EVENTS = frozenset({"ScheduleCreated", "ScheduleUpdated", "ScheduleDeleted"})
+#: events after which the commit status sender has something to send (others: its polling)
+STATUS_EVENTS = frozenset({"BuildCreated", "BuildStarted", "BuildCompleted"})
 
 
 @dataclass(slots=True)
@@ -65,6 +78,8 @@ class Server:
     registration_token: str
     leader: LeaderLock
     relay_nudge: Flag = field(default_factory=Flag)
+    status_sender: StatusSender | None = None  # posts commit statuses to the forges
+    status_nudge: Flag = field(default_factory=Flag)
     schedules_changed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -94,9 +109,9 @@ class Server:
     def start(self) -> None:
         """Start the background loops (call from a running event loop).
 
-        The outbox relay, the lease reaper, the delayed-job starter and the schedule firer
-        are singletons: they run on the one server that holds their lock (see
-        ``background.run_as_singleton``).
+        The outbox relay, the lease reaper, the delayed-job starter, the schedule firer and
+        the commit status sender are singletons: they run on the one server that holds their
+        lock (see ``background.run_as_singleton``).
         """
         singletons = {
             OUTBOX_RELAY: lambda: run_outbox_relay(self.relay_batch, self.relay_nudge),
@@ -106,6 +121,9 @@ class Server:
                 self.bus, self.schedules_changed, self.settings.schedule_poll
             ),
         }
+        if self.status_sender is not None:
+            sender = self.status_sender
+            singletons[STATUS_SENDER] = lambda: run_status_sender(sender, self.status_nudge)
         self.tasks = [
             *(
                 asyncio.create_task(run_as_singleton(self.leader, name, work), name=name)
@@ -121,11 +139,13 @@ class Server:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.leader.close()
         await self.broker.close()
+        if self.status_sender is not None:
+            await self.status_sender.close()
         await self.engine.dispose()
 
     async def _listen_events(self) -> None:
         """Events committed by any server (this one included) wake our waiters."""
-        async for message in _resilient(self.broker, EVENTS_TOPIC):
+        async for message in _resilient(self.broker, EVENTS_TOPIC, self._events_missed):
             name = message.get("name")
             if name == "JobQueued":
                 self.signals.jobs_available.set()
@@ -133,16 +153,27 @@ class Server:
                 self.signals.log_grew(str(message.get("payload", {}).get("job_id")))
             elif name in SCHEDULE_EVENTS:
                 self.schedules_changed.set()
+            if name in STATUS_EVENTS:
+                self.status_nudge.set()  # another server's build may have a status to send
+
+    def _events_missed(self) -> None:
+        """The events subscription was away: wake whatever its messages could have woken."""
+        self.signals.wake_all()
+        self.schedules_changed.set()
 
     async def _listen_logs(self) -> None:
-        async for message in _resilient(self.broker, LOGS_TOPIC):
+        async for message in _resilient(self.broker, LOGS_TOPIC, self.signals.wake_all):
             self.signals.log_grew(str(message.get("job_id")))
 
 
-async def _resilient(broker: Broker, topic: str) -> AsyncIterator[dict[str, Any]]:
+async def _resilient(
+    broker: Broker, topic: str, on_resume: Callable[[], None]
+) -> AsyncIterator[dict[str, Any]]:
+    """``broker.subscribe(topic)``, subscribed again if it fails; ``on_resume()`` whenever
+    messages may have been missed (the subscription was away)."""
     while True:
         try:
-            async for message in broker.subscribe(topic):
+            async for message in broker.subscribe(topic, on_resume=on_resume):
                 yield message
         except asyncio.CancelledError:
             raise
@@ -167,6 +198,7 @@ async def bootstrap(settings: Settings) -> Server:
         secret_box=AesGcmSecretBox(keys(), reload=keys),
         lease_timeout=timedelta(seconds=settings.lease_timeout),
         server_url=settings.url,
+        webhook_parsers=PARSERS,
     )
     bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
     server = Server(
@@ -180,6 +212,10 @@ async def bootstrap(settings: Settings) -> Server:
         leader=leader_lock_for(engine),
     )
     bus.on_events_committed(server.relay_nudge.set)
+    server.status_sender = StatusSender(bus.uow_factory, HttpCommitStatusClient(), deps)
+
+    async def status_changed(event: Event) -> None:
+        server.status_nudge.set()  # other changes are found by the sender's polling
 
     async def wake_claims(event: Event) -> None:
         signals.jobs_available.set()
@@ -194,5 +230,7 @@ async def bootstrap(settings: Settings) -> Server:
 
     bus.subscribe(JobQueued, wake_claims)
     bus.subscribe(JobCompleted, job_finished)
+    for build_event in (BuildCreated, BuildStarted, BuildCompleted):
+        bus.subscribe(build_event, status_changed)
     bus.after(AppendLog, log_appended)
     return server

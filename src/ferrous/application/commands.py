@@ -5,10 +5,13 @@ Each is handled by one use case (``application/use_cases/<name>.py``) through th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ferrous.application.webhooks import WebhookEvent
+from ferrous.domain.forge import ForgeSettings
 from ferrous.domain.repo_credentials import RepoCredentials
 from ferrous.domain.schedule import KEEP, Keep
 
@@ -24,6 +27,8 @@ class CreateProject(Command):
     repo_url: str
     default_branch: str = "main"
     credentials: RepoCredentials | None = None
+    webhook_secret: str | None = None
+    forge: ForgeSettings | None = None  # where commit statuses go
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,6 +39,8 @@ class UpdateProject(Command):
     repo_url: str | None = None
     default_branch: str | None = None
     credentials: RepoCredentials | None = None
+    webhook_secret: str | None = None  # "" removes it (webhooks are then refused)
+    forge: ForgeSettings | None = None  # only what is given changes
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,6 +70,17 @@ class TriggerBuild(Command):
     source: str = "api"
     variables: dict[str, str] = field(default_factory=dict)
     schedule_id: str | None = None  # set when a schedule (source "schedule") triggers it
+    webhook: WebhookEvent | None = None  # set when a forge's webhook triggers it
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReceiveWebhook(Command):
+    """A forge's delivery, as received: checked, recorded once, turned into builds."""
+
+    project: str  # id or name
+    forge: str
+    headers: Mapping[str, str]
+    body: bytes
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -116,6 +134,33 @@ class CreateRegistrationToken(Command):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RevokeRegistrationToken(Command):
     token_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CreateTriggerToken(Command):
+    """A project's maintainer creates a pipeline trigger token (at most one expiry)."""
+
+    project_id: str
+    description: str = ""
+    expires_in: timedelta | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevokeTriggerToken(Command):
+    project_id: str  # the token must be this project's
+    token_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunTrigger(Command):
+    """An external system starts a build of a project's default pipeline with its token."""
+
+    project: str  # id or name, as in the URL
+    token: str = field(repr=False)
+    ref: str | None = None  # default: the project's default branch
+    sha: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -3,10 +3,12 @@ the limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ferrous.application.ports import Clock, SecretBox, SourceRepository
+from ferrous.application.webhooks import WebhookParser
 
 
 class SystemClock:
@@ -23,3 +25,5 @@ class Dependencies:
     lease_timeout: timedelta = timedelta(seconds=60)
     server_url: str = "http://127.0.0.1:8000"
     max_log_bytes: int = 100 * 1024 * 1024  # per job; the rest is cut with a note
+    #: Each forge's webhook reader, by the name in the hook URL (``github``, ``gitlab``, ...).
+    webhook_parsers: Mapping[str, WebhookParser] = field(default_factory=dict)

@@ -36,14 +36,21 @@ from ferrous.application.use_cases.manage_schedule import (
     delete_schedule,
     update_schedule,
 )
+from ferrous.application.use_cases.manage_trigger_tokens import (
+    create_trigger_token,
+    revoke_trigger_token,
+)
 from ferrous.application.use_cases.play_job import play_job
 from ferrous.application.use_cases.reap_leases import reap_leases
+from ferrous.application.use_cases.receive_webhook import receive_webhook
 from ferrous.application.use_cases.register_agent import register_agent
 from ferrous.application.use_cases.report_job_progress import heartbeat
 from ferrous.application.use_cases.retry_build import retry_build, retry_job
 from ferrous.application.use_cases.revoke_registration_token import revoke_registration_token
+from ferrous.application.use_cases.run_trigger import run_trigger
 from ferrous.application.use_cases.start_due_jobs import start_due_jobs
 from ferrous.application.use_cases.trigger_build import trigger_build
+from ferrous.domain.errors import Contention
 from ferrous.domain.events import Event
 
 log = structlog.get_logger(__name__)
@@ -59,6 +66,7 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.EnablePipeline: enable_pipeline,
     c.DisablePipeline: disable_pipeline,
     c.TriggerBuild: trigger_build,
+    c.ReceiveWebhook: receive_webhook,
     c.CancelBuild: cancel_build,
     c.RetryBuild: retry_build,
     c.RetryJob: retry_job,
@@ -66,6 +74,9 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.RegisterAgent: register_agent,
     c.CreateRegistrationToken: create_registration_token,
     c.RevokeRegistrationToken: revoke_registration_token,
+    c.CreateTriggerToken: create_trigger_token,
+    c.RevokeTriggerToken: revoke_trigger_token,
+    c.RunTrigger: run_trigger,
     c.ClaimJob: claim_job,
     c.Heartbeat: heartbeat,
     c.AppendLog: append_log,
@@ -79,7 +90,11 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.FireSchedule: fire_schedule,
 }
 
-MAX_ATTEMPTS = 8
+#: Tries of a command whose aggregate others keep changing (agents claiming and completing
+#: the jobs of one build at once), with a growing random pause between them; then it
+#: answers ``Contention`` (503: the caller retries later) rather than failing.
+MAX_ATTEMPTS = 12
+MAX_PAUSE = 0.25
 
 
 class MessageBus:
@@ -114,11 +129,13 @@ class MessageBus:
                     result = await handler(command, uow, self.deps)
                     events = uow.committed_events()
                 break
-            except StaleState:
+            except StaleState as exc:
+                name = type(command).__name__
                 if attempt == MAX_ATTEMPTS:
-                    raise
-                log.debug("command_retried_stale", command=type(command).__name__)
-                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+                    log.warning("command_contended", command=name, attempts=attempt)
+                    raise Contention(f"{name}: {exc}") from exc
+                log.debug("command_retried_stale", command=name)
+                await asyncio.sleep(random.uniform(0, min(MAX_PAUSE, 0.002 * 2**attempt)))
         if events:
             for nudge in self.committed_hooks:
                 nudge()

@@ -7,13 +7,14 @@ production adapters do I/O.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from ferrous.application.status_ports import StatusReportRepository
 from ferrous.domain.agent import Agent
 from ferrous.domain.build import Build
 from ferrous.domain.events import Event
@@ -21,6 +22,8 @@ from ferrous.domain.project import Pipeline, Project
 from ferrous.domain.registration_token import RegistrationToken
 from ferrous.domain.repo_credentials import RepoCredentials
 from ferrous.domain.schedule import Schedule
+from ferrous.domain.trigger_token import TriggerToken
+from ferrous.domain.webhook_delivery import DeliveryRecord
 
 
 class ProjectRepository(Protocol):
@@ -108,11 +111,19 @@ class BuildRepository(Protocol):
         ...
 
     async def unfinished_before(
-        self, pipeline_id: str, ref: str, number: int, created_after: datetime, limit: int
+        self,
+        pipeline_id: str,
+        ref: str,
+        number: int,
+        created_after: datetime,
+        limit: int,
+        excluding_shas: Sequence[str] = (),
     ) -> list[str]:
         """Ids of the pipeline's builds of ``ref`` numbered below ``number``, created after
-        ``created_after``, that may still be auto-canceled (not finished, not waiting on a
-        manual job); oldest first, at most ``limit``."""
+        ``created_after``, at none of ``excluding_shas``, that may still be auto-canceled
+        (not finished, not waiting on a manual job); oldest first, at most ``limit``.
+        Filtered here, not by the caller: loading a hundred builds per trigger to skip
+        those at the same commit made triggering three times slower."""
         ...
 
 
@@ -162,6 +173,36 @@ class RegistrationTokenRepository(Protocol):
         ...
 
 
+class TriggerTokenRepository(Protocol):
+    """A project's pipeline trigger tokens, looked up by the hash of the secret."""
+
+    async def add(self, token: TriggerToken) -> None:
+        """Raises Conflict for an id or hash that exists already."""
+        ...
+
+    async def get(self, token_id: str) -> TriggerToken:
+        """Raises NotFound."""
+        ...
+
+    async def save(self, token: TriggerToken) -> None:
+        """Store what a maintainer changes (``description``, ``revoked_at``). Raises NotFound.
+
+        ``last_used_at`` is not written here (only ``use`` stamps it), so a revocation saved
+        from a token read earlier never turns back a later use.
+        """
+        ...
+
+    async def use(self, token_hash: str, now: datetime) -> TriggerToken:
+        """Stamp ``last_used_at`` of the token with ``token_hash`` if it is usable at ``now``;
+        returns it afterwards.
+
+        Checked and stamped in one step, so a revocation committed meanwhile refuses the
+        trigger (PostgreSQL re-checks the row after waiting for it). Raises NotFound for an
+        unknown hash and ``InvalidCredentials`` (saying why) for a revoked or expired token.
+        """
+        ...
+
+
 class ScheduleRepository(Protocol):
     async def add(self, schedule: Schedule) -> None: ...
 
@@ -189,6 +230,17 @@ class ScheduleRepository(Protocol):
 
     async def next_run_at(self) -> datetime | None:
         """The earliest ``next_run_at`` of the active schedules (None: there is none)."""
+        ...
+
+
+class WebhookDeliveryRepository(Protocol):
+    async def find(self, project_id: str, forge: str, delivery_id: str) -> DeliveryRecord | None:
+        """The record of an earlier delivery with this id, if there was one."""
+        ...
+
+    async def add(self, record: DeliveryRecord) -> None:
+        """Record it; ``Conflict`` if the same delivery was recorded meanwhile (a
+        redelivery racing the first: the loser's transaction, with its builds, rolls back)."""
         ...
 
 
@@ -235,7 +287,16 @@ class UnitOfWork(Protocol):
     def registration_tokens(self) -> RegistrationTokenRepository: ...
 
     @property
+    def trigger_tokens(self) -> TriggerTokenRepository: ...
+
+    @property
     def schedules(self) -> ScheduleRepository: ...
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveryRepository: ...
+
+    @property
+    def status_reports(self) -> StatusReportRepository: ...
 
     @property
     def logs(self) -> LogStore: ...
@@ -272,7 +333,16 @@ class Broker(Protocol):
         """
         ...
 
-    def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]: ...
+    def subscribe(
+        self, topic: str, *, on_resume: Callable[[], None] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The messages published on ``topic`` from now on, until ``close()``.
+
+        A network broker's subscription that is lost reconnects by itself, and what was
+        published meanwhile is gone: once it is back, ``on_resume()`` is called, for the
+        subscriber to look in the database for what those messages would have said.
+        """
+        ...
 
     async def close(self) -> None: ...
 
@@ -316,8 +386,12 @@ class SourceRepository(Protocol):
         before: str,
         after: str,
         credentials: RepoCredentials | None = None,
+        *,
+        since_merge_base: bool = False,
     ) -> Sequence[str] | None:
-        """Paths changed from ``before`` to ``after`` (both sides of a rename).
+        """Paths changed from ``before`` to ``after`` (both sides of a rename); with
+        ``since_merge_base``, only what ``after`` changed since it forked from ``before``
+        (a merge request's changes against its target branch, as ``git diff before...after``).
 
         None when there is no ``before`` to compare with (``000...`` for a new branch, or a
         commit the repository lost to a force push): as in GitLab, ``rules:changes`` is then

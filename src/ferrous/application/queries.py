@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from ferrous.domain.webhook_delivery import DeliveryRecord
+
 T = TypeVar("T")
 
 
@@ -27,6 +29,11 @@ class ProjectView:
     default_branch: str
     created_at: datetime
     credentials_kind: str = "none"  # which credentials are set; the secret is never read
+    webhook_secret_set: bool = False  # the secret itself is never read
+    forge: str = "none"  # where commit statuses go: none, github, gitlab, gitea
+    forge_api_url: str | None = None  # as used: derived from repo_url when not given
+    forge_repo: str | None = None
+    forge_token_set: bool = False  # the token itself is never read
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +138,20 @@ class RegistrationTokenView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerTokenView:
+    """A project's pipeline trigger token as its maintainers see it: never the secret nor
+    its hash."""
+
+    id: str
+    project_id: str
+    description: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleView:
     id: str
     project_id: str
@@ -189,10 +210,18 @@ class Queries(Protocol):
         """Newest first, revoked and expired ones included (they explain refusals)."""
         ...
 
+    async def list_trigger_tokens(self, project_id: str) -> list[TriggerTokenView]:
+        """The project's trigger tokens, newest first, revoked and expired ones included."""
+        ...
+
     async def list_schedules(self, project_id: str) -> list[ScheduleView]:
         """Oldest first."""
         ...
 
     async def get_schedule(self, schedule_id: str) -> ScheduleView:
         """Raises NotFound."""
+        ...
+
+    async def list_webhook_deliveries(self, project_id: str, limit: int) -> list[DeliveryRecord]:
+        """The project's last ``limit`` deliveries, newest first."""
         ...

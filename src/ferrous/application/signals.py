@@ -44,6 +44,13 @@ class JobSignals:
         if flag is not None:
             flag.set()
 
+    def wake_all(self) -> None:
+        """Wake every waiter: wake-ups may have been missed (a broker subscription was
+        away), so claims and live logs look at the database again."""
+        self.jobs_available.set()
+        for flag in list(self._logs.values()):
+            flag.set()
+
     def watch_log(self, job_id: str) -> LogWatch:
         """Start watching a job's log now (so no wake-up after this call is missed)."""
         flag = self._logs.setdefault(job_id, Flag())

@@ -18,6 +18,21 @@ from ferrous.cli.remote import JsonOption, UrlOption
 PATH = "/agent-registration-tokens"
 COLUMNS = ["id", "description", "status", "uses", "max_uses", "expires_at", "last_used_at"]
 
+DescriptionOption = Annotated[str, typer.Option(help="What or who it is for.")]
+ExpiresInOption = Annotated[
+    str | None,
+    typer.Option("--expires-in", help="Usable for this long: 7d, 12h, 1h 30m. Default: no expiry."),
+]
+
+
+def token_body(description: str, expires_in: str | None) -> dict[str, Any]:
+    """The creation body every kind of token shares (the server parses the duration)."""
+    body: dict[str, Any] = {"description": description}
+    if expires_in is not None:
+        body["expires_in"] = expires_in
+    return body
+
+
 agent_tokens_app = typer.Typer(
     help="Agent registration tokens (admin): create one for each machine, list, revoke.",
     no_args_is_help=True,
@@ -26,13 +41,8 @@ agent_tokens_app = typer.Typer(
 
 @agent_tokens_app.command("create")
 def token_create(
-    description: Annotated[str, typer.Option(help="What or who it is for.")] = "",
-    expires_in: Annotated[
-        str | None,
-        typer.Option(
-            "--expires-in", help="Usable for this long: 7d, 12h, 1h 30m. Default: no expiry."
-        ),
-    ] = None,
+    description: DescriptionOption = "",
+    expires_in: ExpiresInOption = None,
     max_uses: Annotated[
         int | None,
         typer.Option("--max-uses", min=1, help="How many agents may register. Default: any."),
@@ -41,9 +51,7 @@ def token_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a token for `ferrous agent --token`; it is shown this once only."""
-    body: dict[str, Any] = {"description": description}
-    if expires_in is not None:
-        body["expires_in"] = expires_in
+    body = token_body(description, expires_in)
     if max_uses is not None:
         body["max_uses"] = max_uses
     created = Client(url).post(PATH, json=body)

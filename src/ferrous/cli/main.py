@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from ferrous.cli import agent, agent_tokens, lint, remote, run, schedules, serve
+from ferrous.cli import (
+    agent,
+    agent_tokens,
+    lint,
+    project_forge,  # noqa: F401  # adds `project update`
+    project_trigger_tokens,  # noqa: F401  # adds `project trigger-token`
+    project_webhooks,  # noqa: F401  # adds its commands to `project`
+    remote,
+    run,
+    schedules,
+    serve,
+)
 
 app = typer.Typer(
     name="ferrous",

@@ -44,6 +44,34 @@ def credentials_body(
     return None
 
 
+ForgeOption = Annotated[
+    str | None,
+    typer.Option(help="Post commit statuses to this forge: github, gitlab, gitea (none: stop)."),
+]
+ForgeTokenFileOption = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="File holding the forge's status token."),
+]
+ForgeApiUrlOption = Annotated[
+    str | None, typer.Option(help="The forge's API URL (default: from the repository URL).")
+]
+ForgeRepoOption = Annotated[
+    str | None,
+    typer.Option(help="owner/name on the forge; GitLab: group/name or the project id."),
+]
+
+
+def forge_body(
+    forge: str | None, token_file: Path | None, api_url: str | None, repo: str | None
+) -> dict[str, str]:
+    """The API's ``forge*`` fields; the token from a file, never from the command line."""
+    given = {"forge": forge, "forge_api_url": api_url, "forge_repo": repo}
+    body = {name: value for name, value in given.items() if value is not None}
+    if token_file:
+        body["forge_token"] = token_file.read_text().strip()
+    return body
+
+
 @projects_app.command("add")
 def project_add(
     name: Annotated[str, typer.Argument(help="A short name, e.g. my-app.")],
@@ -73,11 +101,16 @@ def project_add(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="known_hosts lines of the SSH server."),
     ] = None,
+    forge: ForgeOption = None,
+    forge_token_file: ForgeTokenFileOption = None,
+    forge_api_url: ForgeApiUrlOption = None,
+    forge_repo: ForgeRepoOption = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a repository as a project (with a default pipeline)."""
     body: dict[str, Any] = {"name": name, "repo_url": repo, "default_branch": default_branch}
+    body.update(forge_body(forge, forge_token_file, forge_api_url, forge_repo))
     credentials = credentials_body(token_file, ssh_key_file, username, known_hosts_file)
     if credentials:
         body["credentials"] = credentials

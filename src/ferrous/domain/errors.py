@@ -48,6 +48,10 @@ class StorageError(FerrousError):
     """A storage backend failed."""
 
 
+class Contention(StorageError):
+    """Too many concurrent changes to the same thing; try again in a moment."""
+
+
 class BrokerUnavailable(StorageError):
     """The message broker did not take the message."""
 

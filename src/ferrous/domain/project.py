@@ -14,6 +14,7 @@ from ferrous.domain.events import (
     PipelineEnabled,
     ProjectCreated,
 )
+from ferrous.domain.forge import ForgeLink
 from ferrous.domain.ids import new_id
 from ferrous.domain.repo_credentials import SealedCredentials
 
@@ -37,6 +38,8 @@ class Project:
     default_branch: str
     created_at: datetime
     credentials: SealedCredentials | None = None  # None: the repository needs none
+    webhook_secret: str | None = None  # sealed by the secret box; None: webhooks refused
+    forge: ForgeLink | None = None  # where commit statuses go; None: nowhere
     events: list[Event] = field(default_factory=list)
 
     @classmethod

@@ -51,6 +51,17 @@ def token_state(
     return TokenState.ACTIVE
 
 
+def checked_description(description: str, *, now: datetime, expires_at: datetime | None) -> str:
+    """The stripped description of a new token (of any kind), refusing one too long or an
+    expiry already past: a token that could never be used is a mistake to say at once."""
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidValue(f"a description may have at most {MAX_DESCRIPTION} characters")
+    if expires_at is not None and expires_at <= now:
+        raise InvalidValue(f"the expiry {expires_at.isoformat()} is not in the future")
+    return description
+
+
 @dataclass(slots=True, kw_only=True)
 class RegistrationToken:
     id: str
@@ -74,16 +85,11 @@ class RegistrationToken:
         max_uses: int | None = None,
     ) -> RegistrationToken:
         """A new token; refuses one that could never be used (expired, or zero uses)."""
-        description = description.strip()
-        if len(description) > MAX_DESCRIPTION:
-            raise InvalidValue(f"a description may have at most {MAX_DESCRIPTION} characters")
         if max_uses is not None and max_uses < 1:
             raise InvalidValue(f"max_uses must be at least 1, not {max_uses}")
-        if expires_at is not None and expires_at <= now:
-            raise InvalidValue(f"the expiry {expires_at.isoformat()} is not in the future")
         return cls(
             id=new_id(),
-            description=description,
+            description=checked_description(description, now=now, expires_at=expires_at),
             token_hash=token_hash,
             created_at=now,
             expires_at=expires_at,

@@ -36,6 +36,8 @@ class Settings(BaseModel):
     claim_timeout: float = Field(default=25.0, gt=0)
     #: the schedule firer looks for schedules changed on other servers at least this often
     schedule_poll: float = Field(default=30.0, gt=0)
+    #: webhook bodies larger than this are refused with 413 (GitHub caps its own at 25 MB)
+    webhook_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
 

@@ -60,8 +60,8 @@ class BarrierSources:
     async def commit_info(self, *args: Any) -> dict[str, str]:
         return await self.inner.commit_info(*args)
 
-    async def changed_files(self, *args: Any) -> Sequence[str]:
-        return await self.inner.changed_files(*args)
+    async def changed_files(self, *args: Any, **options: Any) -> Sequence[str] | None:
+        return await self.inner.changed_files(*args, **options)
 
 
 def git_repo(path: Path) -> str:

@@ -202,3 +202,12 @@ async def test_auto_cancel_candidates(storage: Storage) -> None:
         assert await uow.builds.unfinished_before(pipeline.id, "main", 8, at(0), 1) == [
             candidate.id
         ]
+        assert later.sha == candidate.sha  # every build of the factory is at one commit
+        excluded = await uow.builds.unfinished_before(
+            pipeline.id, "main", 8, at(0), 10, excluding_shas=[candidate.sha, "f" * 40]
+        )
+        assert excluded == []
+        others = await uow.builds.unfinished_before(
+            pipeline.id, "main", 8, at(0), 10, excluding_shas=["f" * 40]
+        )
+        assert others == [candidate.id, later.id]

@@ -52,6 +52,7 @@ async def test_load_and_save_send_only_what_is_needed(engine: AsyncEngine) -> No
         ("INSERT jobs", 5),
         ("INSERT job_tags", 5),
         ("INSERT outbox", 6),  # BuildCreated, 5 x JobQueued
+        ("INSERT status_reports", 1),  # a new status (none here: the project has no forge)
     ]
 
     job_id = build.jobs["j3"].id
@@ -67,6 +68,7 @@ async def test_load_and_save_send_only_what_is_needed(engine: AsyncEngine) -> No
         ("UPDATE builds", 1),
         ("UPDATE jobs", 1),  # only the started job
         ("INSERT outbox", 2),
+        ("INSERT status_reports", 1),  # pending -> running
     ]
 
     with recorded(engine) as second:
@@ -82,5 +84,5 @@ async def test_load_and_save_send_only_what_is_needed(engine: AsyncEngine) -> No
         ("UPDATE builds", 1),
         ("UPDATE jobs", 1),
         ("INSERT job_attempts", 1),
-        ("INSERT outbox", 1),
+        ("INSERT outbox", 1),  # the build runs on: no status report
     ]

@@ -32,6 +32,11 @@ async def test_create_project_answers_201_with_its_default_pipeline(
         "default_branch": "trunk",
         "created_at": "2025-01-31T12:00:00Z",
         "credentials": {"kind": "none", "set": False},
+        "webhook_secret_set": False,
+        "forge": "none",
+        "forge_api_url": None,
+        "forge_repo": None,
+        "forge_token_set": False,
         "default_pipeline_id": body["default_pipeline_id"],
     }
     assert world.queries.pipelines[body["default_pipeline_id"]].name == "default"
@@ -86,6 +91,11 @@ async def test_list_and_get_projects_by_id_or_name(client: httpx.AsyncClient) ->
         "default_branch",
         "created_at",
         "credentials",
+        "webhook_secret_set",
+        "forge",
+        "forge_api_url",
+        "forge_repo",
+        "forge_token_set",
     }
     assert by_id == by_name == created
 

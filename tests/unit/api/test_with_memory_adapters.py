@@ -51,7 +51,13 @@ class FolderSources:
         return {"message": "initial", "author": "dev", "timestamp": "2025-01-31T12:00:00Z"}
 
     async def changed_files(
-        self, repo_url: str, before: str, after: str, credentials: object = None
+        self,
+        repo_url: str,
+        before: str,
+        after: str,
+        credentials: object = None,
+        *,
+        since_merge_base: bool = False,
     ) -> Sequence[str]:
         return []
 

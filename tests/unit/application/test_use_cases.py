@@ -20,7 +20,7 @@ from ferrous.application.use_cases.register_agent import hash_token
 from ferrous.application.use_cases.report_job_progress import ORPHAN_GRACE
 from ferrous.domain.agent import AgentStatus
 from ferrous.domain.build import RUNNER_SYSTEM_FAILURE
-from ferrous.domain.errors import ConfigInvalid, Conflict, InvalidTransition, NotFound
+from ferrous.domain.errors import ConfigInvalid, Conflict, Contention, InvalidTransition, NotFound
 from ferrous.domain.events import (
     AgentDisconnected,
     BuildCompleted,
@@ -692,7 +692,7 @@ async def test_a_handler_that_meets_stale_state_runs_again(world: World, monkeyp
     assert world.kinds() == ["ProjectCreated"]
 
 
-async def test_stale_state_every_time_gives_up(world: World, monkeypatch):
+async def test_stale_state_every_time_gives_up_as_contention(world: World, monkeypatch):
     calls = []
 
     async def always_stale(cmd: AddProject, uow: UnitOfWork, deps: Any) -> None:
@@ -700,7 +700,8 @@ async def test_stale_state_every_time_gives_up(world: World, monkeypatch):
         raise StaleState("always")
 
     monkeypatch.setitem(COMMAND_HANDLERS, AddProject, always_stale)
-    with pytest.raises(StaleState):
+    monkeypatch.setattr("ferrous.application.messagebus.MAX_PAUSE", 0.001)
+    with pytest.raises(Contention, match="AddProject: always"):  # a 503, not a crash
         await world.bus.handle(AddProject(name="demo"))
     assert len(calls) == MAX_ATTEMPTS
 

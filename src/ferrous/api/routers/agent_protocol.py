@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from ferrous.api.agent_auth import authenticated_agent
-from ferrous.api.errors import LogConflict, PayloadTooLarge
+from ferrous.api.bodies import read_body
+from ferrous.api.errors import LogConflict
 from ferrous.api.permissions import require
 from ferrous.api.schemas.agents import (
     AgentCredentials,
@@ -73,18 +74,6 @@ async def claim_long_poll(
                 waiting.exception()  # done: retrieve a failure we no longer need
         if await gone():
             return None
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"a log chunk may have at most {limit} bytes")
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise PayloadTooLarge(f"a log chunk may have at most {limit} bytes")
-    return bytes(body)
 
 
 def build_router(services: ApiServices) -> APIRouter:
@@ -158,7 +147,7 @@ def build_router(services: ApiServices) -> APIRouter:
     ) -> LogAppended:
         """Append the body's bytes at `offset`. Sending a chunk again is harmless; a gap or
         different bytes answer 409 with the stored `size` to resume from."""
-        data = await read_body(request, MAX_LOG_CHUNK)
+        data = await read_body(request, MAX_LOG_CHUNK, "a log chunk")
         try:
             size = await bus.handle(
                 AppendLog(agent_id=agent_id, job_id=job_id, offset=offset, data=data)

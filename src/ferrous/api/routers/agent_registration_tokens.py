@@ -19,7 +19,7 @@ from ferrous.api.schemas.agent_registration_tokens import (
     RegistrationTokenList,
     RegistrationTokenOut,
 )
-from ferrous.api.schemas.common import problems
+from ferrous.api.schemas.common import fields_of, problems
 from ferrous.api.services import ApiServices
 from ferrous.application.commands import CreateRegistrationToken, RevokeRegistrationToken
 from ferrous.domain.registration_token import token_state
@@ -34,8 +34,7 @@ def _fields(token: Any, now: datetime) -> dict[str, Any]:
         max_uses=token.max_uses,
         uses=token.uses,
     )
-    names = RegistrationTokenOut.model_fields.keys() - {"status"}
-    return {**{name: getattr(token, name) for name in names}, "status": status}
+    return fields_of(RegistrationTokenOut, token, status=status)
 
 
 def build_router(services: ApiServices) -> APIRouter:

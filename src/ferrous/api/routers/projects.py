@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from ferrous.api.permissions import require
 from ferrous.api.schemas.common import problems
+from ferrous.api.schemas.forge import forge_settings_of
 from ferrous.api.schemas.projects import (
     ProjectCreate,
     ProjectDetail,
@@ -44,13 +45,16 @@ def build_router(services: ApiServices) -> APIRouter:
         """Register a repository; it gets a pipeline named `default` (`.ferrous.yml`).
 
         `credentials` (an HTTPS token or an SSH deploy key) are stored sealed and never
-        returned."""
+        returned, like `forge_token`: with `forge` set, each build posts its status to the
+        commit on GitHub, GitLab or Gitea."""
         project = await bus.handle(
             CreateProject(
                 name=body.name,
                 repo_url=body.repo_url,
                 default_branch=body.default_branch,
                 credentials=credentials_of(body.credentials),
+                webhook_secret=body.webhook_secret,
+                forge=forge_settings_of(body),
             )
         )
         response.headers["Location"] = f"/api/v1/projects/{project.id}"
@@ -77,7 +81,7 @@ def build_router(services: ApiServices) -> APIRouter:
         responses=problems(404, 422),
     )
     async def update_project(project: str, body: ProjectUpdate) -> ProjectDetail:
-        """Change the repository URL, the default branch or the credentials."""
+        """Change the repository URL, the default branch, the credentials or the forge."""
         found = await queries.get_project(project)
         await bus.handle(
             UpdateProject(
@@ -85,6 +89,8 @@ def build_router(services: ApiServices) -> APIRouter:
                 repo_url=body.repo_url,
                 default_branch=body.default_branch,
                 credentials=credentials_of(body.credentials),
+                webhook_secret=body.webhook_secret,
+                forge=forge_settings_of(body),
             )
         )
         return await project_detail(queries, found.id)

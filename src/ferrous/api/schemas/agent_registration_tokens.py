@@ -11,7 +11,9 @@ from ferrous.domain.registration_token import MAX_DESCRIPTION, TokenState
 from ferrous.pipeline_config.checks import parse_duration
 
 
-class RegistrationTokenCreate(BaseModel):
+class TokenCreate(BaseModel):
+    """What every kind of issued token is created with: a note and an optional expiry."""
+
     description: str = Field("", max_length=MAX_DESCRIPTION, examples=["build farm, rack 3"])
     expires_in: str | int | None = Field(
         None,
@@ -21,9 +23,6 @@ class RegistrationTokenCreate(BaseModel):
         examples=["7d"],
     )
     expires_at: UtcDatetime | None = Field(None, description="When it stops being usable.")
-    max_uses: int | None = Field(
-        None, ge=1, le=1_000_000, description="How many agents may register with it; null: any."
-    )
 
     @field_validator("expires_in")
     @classmethod
@@ -33,7 +32,7 @@ class RegistrationTokenCreate(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _one_expiry(self) -> RegistrationTokenCreate:
+    def _one_expiry(self) -> TokenCreate:
         if self.expires_in is not None and self.expires_at is not None:
             raise ValueError("give expires_in or expires_at, not both")
         return self
@@ -43,6 +42,12 @@ class RegistrationTokenCreate(BaseModel):
         if self.expires_in is None:
             return None
         return timedelta(seconds=parse_duration(str(self.expires_in)) or 0)
+
+
+class RegistrationTokenCreate(TokenCreate):
+    max_uses: int | None = Field(
+        None, ge=1, le=1_000_000, description="How many agents may register with it; null: any."
+    )
 
 
 class RegistrationTokenOut(ApiModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -59,6 +59,13 @@ class FieldError(BaseModel):
 
 class ValidationProblem(ProblemDetail):
     errors: list[FieldError]
+
+
+def fields_of(model: type[BaseModel], source: Any, **computed: Any) -> dict[str, Any]:
+    """``model``'s fields read from ``source``'s attributes, with ``computed`` ones (which
+    ``source`` lacks, such as a token's status at this moment) given."""
+    names = model.model_fields.keys() - computed.keys()
+    return {**{name: getattr(source, name) for name in names}, **computed}
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, object]]:

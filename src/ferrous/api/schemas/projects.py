@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from ferrous.api.schemas.common import ApiModel, UtcDatetime
+from ferrous.api.schemas.forge import ForgeApiUrlIn, ForgeIn, ForgeRepoIn, ForgeTokenIn
+from ferrous.domain.forge import ForgeKind
 from ferrous.domain.repo_credentials import CredentialKind, RepoCredentials
 
 #: As ``ferrous.domain.project.check_name`` checks it; here too, so errors name the field.
@@ -60,6 +62,12 @@ def credentials_of(
     return RepoCredentials.from_json(body.model_dump(exclude_none=True))
 
 
+WEBHOOK_SECRET = (
+    "Write-only: the secret the forge signs deliveries with (GitLab: its token), 16 to 1000 "
+    "characters. Without one, webhook deliveries are refused."
+)
+
+
 class ProjectCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, examples=["ferrous"])
     repo_url: str = Field(
@@ -67,6 +75,11 @@ class ProjectCreate(BaseModel):
     )
     default_branch: str = Field("main", min_length=1, max_length=255, examples=["main"])
     credentials: CredentialsIn | None = None
+    webhook_secret: str | None = Field(None, max_length=1000, description=WEBHOOK_SECRET)
+    forge: ForgeIn = None
+    forge_api_url: ForgeApiUrlIn = None
+    forge_repo: ForgeRepoIn = None
+    forge_token: ForgeTokenIn = None
 
 
 class ProjectUpdate(BaseModel):
@@ -75,6 +88,13 @@ class ProjectUpdate(BaseModel):
     repo_url: str | None = Field(None, min_length=1, max_length=2000)
     default_branch: str | None = Field(None, min_length=1, max_length=255)
     credentials: CredentialsIn | None = None
+    webhook_secret: str | None = Field(
+        None, max_length=1000, description=WEBHOOK_SECRET + ' `""` removes it.'
+    )
+    forge: ForgeIn = None
+    forge_api_url: ForgeApiUrlIn = None
+    forge_repo: ForgeRepoIn = None
+    forge_token: ForgeTokenIn = None
 
 
 class CredentialsState(BaseModel):
@@ -92,6 +112,13 @@ class ProjectOut(ApiModel):
         validation_alias=AliasChoices("credentials", "credentials_kind"),
         description="Which credentials the project has; never the secret itself.",
     )
+    webhook_secret_set: bool = Field(
+        False, description="Whether webhook deliveries can be checked (the secret is set)."
+    )
+    forge: ForgeKind = Field(ForgeKind.NONE, description="Where commit statuses go.")
+    forge_api_url: str | None = Field(None, description="The forge API used (maybe derived).")
+    forge_repo: str | None = Field(None, description="The repository on the forge.")
+    forge_token_set: bool = Field(False, description="Whether a status token is set.")
 
     @field_validator("credentials", mode="before")
     @classmethod

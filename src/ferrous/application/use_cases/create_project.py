@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ferrous.application.commands import CreateProject, UpdateProject
 from ferrous.application.dependencies import Dependencies
+from ferrous.application.forge_settings import apply_forge, check_forge
 from ferrous.application.ports import UnitOfWork
 from ferrous.application.project_credentials import seal, unseal
+from ferrous.application.webhook_secret import seal_webhook_secret
 from ferrous.domain.errors import Conflict, NotFound
 from ferrous.domain.project import Pipeline, Project
 from ferrous.domain.repo_credentials import NO_CREDENTIALS
@@ -23,6 +25,10 @@ async def create_project(cmd: CreateProject, uow: UnitOfWork, deps: Dependencies
         name=cmd.name, repo_url=cmd.repo_url, default_branch=cmd.default_branch, now=now
     )
     seal(cmd.credentials or NO_CREDENTIALS, project, deps.secret_box)
+    if cmd.webhook_secret:
+        seal_webhook_secret(cmd.webhook_secret, project, deps.secret_box)
+    if cmd.forge is not None:
+        apply_forge(project, cmd.forge, deps.secret_box)
     await uow.projects.add(project)
     await uow.pipelines.add(
         Pipeline.create(project_id=project.id, name="default", config_path=None, now=now)
@@ -45,6 +51,12 @@ async def update_project(cmd: UpdateProject, uow: UnitOfWork, deps: Dependencies
         kept = unseal(project, deps.secret_box)
         if kept is not None:
             kept.check_url(project.repo_url)
+    if cmd.webhook_secret is not None:
+        seal_webhook_secret(cmd.webhook_secret, project, deps.secret_box)
+    if cmd.forge is not None:
+        apply_forge(project, cmd.forge, deps.secret_box)
+    if cmd.repo_url is not None:
+        check_forge(project)  # what was derived from the old URL must still derive
     await uow.projects.save(project)
     await uow.commit()
     return project

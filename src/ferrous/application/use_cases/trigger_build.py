@@ -17,9 +17,12 @@ from ferrous.application.dependencies import Dependencies
 from ferrous.application.job_definitions import jobs_of
 from ferrous.application.ports import ResolvedRef, UnitOfWork
 from ferrous.application.project_credentials import unseal
+from ferrous.application.webhook_trigger import trigger_context
+from ferrous.application.webhooks import EventKind, WebhookEvent
 from ferrous.domain.build import Build
-from ferrous.domain.errors import Conflict
-from ferrous.domain.repo_credentials import without_userinfo
+from ferrous.domain.errors import Conflict, NotFound
+from ferrous.domain.project import Project
+from ferrous.domain.repo_credentials import RepoCredentials, without_userinfo
 from ferrous.pipeline_config.compiler import compile_pipeline
 from ferrous.pipeline_config.context import TriggerContext
 
@@ -64,6 +67,8 @@ async def create_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) -
         server_url=deps.server_url,
         variables=dict(cmd.variables),
     )
+    if cmd.webhook is not None:
+        context = await _webhook_context(cmd.webhook, context, project, credentials, deps)
     result = await asyncio.to_thread(compile_pipeline, tree, context, file=pipeline.config_path)
     problems = [dataclasses.asdict(p) for p in result.problems]
     if not result.plan.created and not result.has_errors:
@@ -97,3 +102,31 @@ async def create_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) -
     await uow.builds.add(build)
     await cancel_redundant_builds(build, head_sha=head, uow=uow, now=now)
     return build
+
+
+async def _webhook_context(
+    event: WebhookEvent,
+    base: TriggerContext,
+    project: Project,
+    credentials: RepoCredentials | None,
+    deps: Dependencies,
+) -> TriggerContext:
+    """The trigger a forge event describes, with the files it changed for ``rules:changes``:
+    from the payload when it lists them all, else from git (a merge request's changes since
+    it forked from its target; a push's from ``before``). None leaves every ``changes`` true,
+    as GitLab does for new branches and tags."""
+    context = trigger_context(event, base)
+    if context.changed_files is not None or event.kind is EventKind.TAG:
+        return context
+    url = project.repo_url
+    if event.merge_request is not None:
+        try:
+            target = await deps.sources.resolve(url, event.merge_request.target_branch, credentials)
+        except NotFound:
+            return context
+        changed = await deps.sources.changed_files(
+            url, target.sha, context.sha, credentials, since_merge_base=True
+        )
+    else:
+        changed = await deps.sources.changed_files(url, event.before, context.sha, credentials)
+    return dataclasses.replace(context, changed_files=None if changed is None else tuple(changed))

@@ -1,6 +1,7 @@
 """What the network brokers share, so both are best effort in the same way.
 
-``Inbox`` buffers a subscription (the oldest messages go when a subscriber falls behind),
+``Inbox`` buffers a subscription (the oldest messages go when a subscriber falls behind)
+and tells the subscriber when the subscription is back after a loss (``on_resume``),
 ``PublishOutage`` makes publishing during an outage drop quickly instead of hanging request
 handlers (or, for a ``required`` publish such as the outbox relay's, raise
 ``BrokerUnavailable`` quickly so the message is kept and sent again later), ``backoff``
@@ -137,15 +138,33 @@ class PublishOutage:
             self._dropped = 0
 
 
+#: Called when a subscription is back after a loss (see ``Inbox.resumed``).
+OnResume = Callable[[], None]
+
+
 class Inbox:
     """A subscription's bounded buffer: when it is full, the oldest message makes room."""
 
-    def __init__(self, topic: str, size: int = 1000) -> None:
+    def __init__(self, topic: str, size: int = 1000, on_resume: OnResume | None = None) -> None:
         self.topic = topic
         self._messages: deque[dict[str, Any]] = deque(maxlen=size)
         self._arrived = asyncio.Event()
         self._closed = False
         self._lagging = False
+        self._on_resume = on_resume
+
+    def resumed(self) -> None:
+        """The pump got the subscription back after losing it (or after it could not be set
+        up at first): messages published in between are gone, so the subscriber's
+        ``on_resume`` is called to look for what they would have said (the database has it).
+        Call it once the broker has confirmed the subscription, so that every message
+        published after the call is delivered."""
+        if self._on_resume is None:
+            return
+        try:
+            self._on_resume()
+        except Exception:  # the subscriber's bug must not end the subscription
+            log.exception("broker_resume_callback_failed", topic=self.topic)
 
     def put(self, message: dict[str, Any]) -> None:
         full = len(self._messages) == self._messages.maxlen
@@ -179,9 +198,11 @@ class Subscriptions:
         self._broker = broker
         self._pumps: dict[asyncio.Task[None], Inbox] = {}
 
-    async def run(self, topic: str, pump: Pump) -> AsyncIterator[dict[str, Any]]:
+    async def run(
+        self, topic: str, pump: Pump, on_resume: OnResume | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield what ``pump`` puts into the subscription's inbox, until it ends or is closed."""
-        inbox = Inbox(topic)
+        inbox = Inbox(topic, on_resume=on_resume)
         task = asyncio.create_task(pump(topic, inbox), name=f"{self._broker}-subscription:{topic}")
         self._pumps[task] = inbox
         try:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ferrous.domain.errors import BrokerUnavailable
-from ferrous.infrastructure.broker.delivery import encode
+from ferrous.infrastructure.broker.delivery import OnResume, encode
 
 QUEUE_SIZE = 1000
 _CLOSED: dict[str, Any] = {}  # put in every queue by close(): ends the subscriptions
@@ -37,7 +37,10 @@ class InMemoryBroker:
                 queue.get_nowait()
             queue.put_nowait(json.loads(encoded))
 
-    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(
+        self, topic: str, *, on_resume: OnResume | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``on_resume`` is never called: an in-process subscription is never lost."""
         if self._closed:
             raise RuntimeError("the broker is closed")
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)

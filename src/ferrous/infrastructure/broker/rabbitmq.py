@@ -17,9 +17,12 @@ subscription retries with exponential backoff (0.1 s up to 5 s) until it gets on
 Delivery is best effort, as for Redis (see ``redis.py``): ``publish`` gives up after
 ``publish_timeout`` and logs and drops the message (then drops at once for a growing pause;
 with ``required=True`` it raises ``BrokerUnavailable`` instead of dropping);
-messages published while a subscription is reconnecting are lost (servers fall back to
-polling the database); a subscriber 1,000 messages behind loses the oldest; ``close()`` ends
-every subscription and closes the connection.
+messages published while a subscription is reconnecting are lost, so once its queue, binding
+and consumer are back, ``subscribe(topic, on_resume=...)`` calls ``on_resume()`` for the
+subscriber to look in the database for what it missed (see ``redis.py``); a subscriber
+1,000 messages behind loses the oldest; ``close()`` ends every subscription and closes the
+connection. A lost connection is logged once (``broker_connection_lost``) however many
+reconnection attempts it takes, then ``broker_connection_restored``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from aio_pika.abc import (
 from ferrous.domain.errors import BrokerUnavailable
 from ferrous.infrastructure.broker.delivery import (
     Inbox,
+    OnResume,
     PublishOutage,
     Subscriptions,
     backoff,
@@ -80,6 +84,7 @@ class RabbitMQBroker:
         self._outage = PublishOutage("rabbitmq")
         self._subscriptions = Subscriptions("amqp")
         self._closed = False
+        self._connection_down = False  # lost, and not restored yet
 
     async def publish(self, topic: str, message: dict[str, Any], *, required: bool = False) -> None:
         body = encode(message)
@@ -103,12 +108,14 @@ class RabbitMQBroker:
 
         await self._outage.attempt(send, timeout=self._publish_timeout, required=required)
 
-    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(
+        self, topic: str, *, on_resume: OnResume | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         if self._closed:
             raise RuntimeError("the broker is closed")
         if not topic or "*" in topic or "#" in topic:
             raise ValueError(f"topic {topic!r}: topics are non-empty and without * or #")
-        async for message in self._subscriptions.run(topic, self._pump):
+        async for message in self._subscriptions.run(topic, self._pump, on_resume):
             yield message
 
     async def close(self) -> None:
@@ -144,7 +151,7 @@ class RabbitMQBroker:
     async def _connect(self) -> tuple[AbstractRobustConnection, AbstractExchange]:
         connection = await aio_pika.connect_robust(self._url, timeout=self._connect_timeout)
         connection.close_callbacks.add(self._connection_lost)
-        connection.reconnect_callbacks.add(_connection_restored)
+        connection.reconnect_callbacks.add(self._connection_restored)
         try:
             channel = await connection.channel(publisher_confirms=True)
             exchange = await self._declare_exchange(channel)
@@ -155,9 +162,17 @@ class RabbitMQBroker:
         return connection, exchange
 
     def _connection_lost(self, _: object, exc: BaseException | None) -> None:
+        """Called on the loss and on every failed reconnection attempt: logged once."""
         if not self._closed:
             error = describe(exc) if exc else "closed"
-            log.warning("broker_connection_lost", broker="rabbitmq", error=error)
+            (log.debug if self._connection_down else log.warning)(
+                "broker_connection_lost", broker="rabbitmq", error=error
+            )
+            self._connection_down = True
+
+    def _connection_restored(self, _: object) -> None:
+        self._connection_down = False
+        log.info("broker_connection_restored", broker="rabbitmq")
 
     async def _declare_exchange(self, channel: AbstractChannel) -> AbstractExchange:
         return await channel.declare_exchange(
@@ -175,6 +190,12 @@ class RabbitMQBroker:
             if decoded is not None:
                 inbox.put(decoded)
 
+        def restored(_: object) -> None:
+            """aio-pika reopened the channel after a reconnection, with its queue, binding
+            and consumer: what was published meanwhile did not reach us."""
+            log.info("broker_subscription_resumed", broker="rabbitmq", topic=topic)
+            inbox.resumed()
+
         failures = 0
         while True:
             channel: AbstractChannel | None = None
@@ -191,7 +212,9 @@ class RabbitMQBroker:
                 await queue.consume(deliver, no_ack=True)
                 if failures:
                     log.info("broker_subscription_resumed", broker="rabbitmq", topic=topic)
+                    inbox.resumed()
                 failures = 0
+                channel.reopen_callbacks.add(restored)
                 await asyncio.Event().wait()  # until cancelled; aio-pika restores the rest
             except asyncio.CancelledError:
                 raise
@@ -212,10 +235,6 @@ class RabbitMQBroker:
                     with suppress(Exception):
                         async with asyncio.timeout(1.0):
                             await channel.close()
-
-
-def _connection_restored(_: object) -> None:
-    log.info("broker_connection_restored", broker="rabbitmq")
 
 
 def _retrieve_exception(task: asyncio.Task[Any]) -> None:

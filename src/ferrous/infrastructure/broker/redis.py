@@ -23,9 +23,14 @@ Delivery is best effort (the database stays the source of truth):
   dropping, within the same bounds (at once during the pause), so the relay keeps the event
   and publishes it again once the broker is back.
 - A subscription reconnects by itself, with exponential backoff (0.1 s up to 5 s, with
-  jitter), and resubscribes. Messages published while it was disconnected are lost;
-  servers find that work by polling the database. A connection that stops answering (no
-  message and no reply to a ping for three ``heartbeat`` periods) is treated as lost.
+  jitter), and resubscribes. Messages published while it was disconnected are lost, so
+  once Redis confirms the subscription again, ``subscribe(topic, on_resume=...)`` calls
+  ``on_resume()``: the subscriber looks in the database for what it may have missed rather
+  than wait for a timeout (a broker that comes back may well carry the missed work before
+  every subscriber is back: the outbox relay publishes what it kept at once). That holds
+  when redis-py reconnected the subscription by itself too, and when it could be set up
+  only after failures. A connection that stops answering (no message and no reply to a
+  ping for three ``heartbeat`` periods) is treated as lost.
 - A subscriber that falls 1,000 messages behind loses the oldest ones.
 - ``close()`` ends every open subscription and releases all connections; subscribing
   afterwards raises ``RuntimeError``, publishing afterwards drops the message.
@@ -34,7 +39,7 @@ Delivery is best effort (the database stays the source of truth):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -48,6 +53,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from ferrous.domain.errors import BrokerUnavailable
 from ferrous.infrastructure.broker.delivery import (
     Inbox,
+    OnResume,
     PublishOutage,
     Subscriptions,
     backoff,
@@ -107,10 +113,12 @@ class RedisBroker:
 
         await self._outage.attempt(send, timeout=self._publish_timeout, required=required)
 
-    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(
+        self, topic: str, *, on_resume: OnResume | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         if self._closed:
             raise RuntimeError("the broker is closed")
-        async for message in self._subscriptions.run(topic, self._pump):
+        async for message in self._subscriptions.run(topic, self._pump, on_resume):
             yield message
 
     async def close(self) -> None:
@@ -123,14 +131,21 @@ class RedisBroker:
     async def _pump(self, topic: str, inbox: Inbox) -> None:
         """Keep one subscription alive, reconnecting with backoff, until cancelled."""
         failures = 0
+        confirmed = False  # Redis confirmed the subscription once already
+
+        def subscribed() -> None:
+            """Redis confirmed the subscription: the first time, or again after a gap."""
+            nonlocal failures, confirmed
+            if failures or confirmed:
+                log.info("broker_subscription_resumed", broker="redis", topic=topic)
+                inbox.resumed()
+            failures, confirmed = 0, True
+
         while True:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(self.prefix + topic)
-                if failures:
-                    log.info("broker_subscription_resumed", broker="redis", topic=topic)
-                failures = 0
-                await self._read(pubsub, inbox)
+                await self._read(pubsub, inbox, subscribed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a subscriber must never crash the server
@@ -150,7 +165,9 @@ class RedisBroker:
                     async with asyncio.timeout(1.0):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
-    async def _read(self, pubsub: PubSub, inbox: Inbox) -> None:
+    async def _read(self, pubsub: PubSub, inbox: Inbox, subscribed: Callable[[], None]) -> None:
+        """Deliver the messages; ``subscribed()`` on each confirmation of the subscription
+        (redis-py resubscribes by itself when it reconnects within a read)."""
         unanswered = 0
         while True:
             raw = await pubsub.get_message(timeout=self._heartbeat)
@@ -161,7 +178,9 @@ class RedisBroker:
                 await pubsub.ping()
                 continue
             unanswered = 0
-            if raw["type"] == "message":
+            if raw["type"] == "subscribe":
+                subscribed()
+            elif raw["type"] == "message":
                 message = decode(raw["data"], "redis", inbox.topic)
                 if message is not None:
                     inbox.put(message)

@@ -182,6 +182,8 @@ class GitSourceRepository:
         before: str,
         after: str,
         credentials: RepoCredentials | None = None,
+        *,
+        since_merge_base: bool = False,
     ) -> Sequence[str] | None:
         """None when there is nothing to compare with: a new branch (``before`` empty or
         ``000...``), or a ``before`` the repository no longer has (a force push). As in
@@ -196,7 +198,8 @@ class GitSourceRepository:
                 return None
         elif not await asyncio.to_thread(_exists, repo, before):
             return None
-        out = await self._git(repo, "diff", "--name-only", "--no-renames", "-z", before, after)
+        span = f"{before}...{after}" if since_merge_base else f"{before}..{after}"
+        out = await self._git(repo, "diff", "--name-only", "--no-renames", "-z", span)
         return [name for name in out.decode(errors="replace").split("\0") if name]
 
 

@@ -22,7 +22,9 @@ from ferrous.infrastructure.memory.repositories import (
 )
 from ferrous.infrastructure.memory.schedules import InMemoryScheduleRepository
 from ferrous.infrastructure.memory.secret_box import PlaintextSecretBox
+from ferrous.infrastructure.memory.status_reports import InMemoryStatusReportRepository
 from ferrous.infrastructure.memory.store import InMemoryStore
+from ferrous.infrastructure.memory.trigger_tokens import InMemoryTriggerTokenRepository
 from ferrous.infrastructure.memory.unit_of_work import InMemoryUnitOfWork, memory_uow_factory
 
 __all__ = [
@@ -34,7 +36,9 @@ __all__ = [
     "InMemoryQueries",
     "InMemoryRegistrationTokenRepository",
     "InMemoryScheduleRepository",
+    "InMemoryStatusReportRepository",
     "InMemoryStore",
+    "InMemoryTriggerTokenRepository",
     "InMemoryUnitOfWork",
     "PlaintextSecretBox",
     "memory_uow_factory",

@@ -14,18 +14,22 @@ from ferrous.application.queries import (
     ProjectView,
     RegistrationTokenView,
     ScheduleView,
+    TriggerTokenView,
 )
 from ferrous.domain.build import Build, Job
 from ferrous.domain.errors import NotFound
+from ferrous.domain.forge import effective
 from ferrous.domain.project import Pipeline, Project
 from ferrous.domain.schedule import Schedule
 from ferrous.domain.statuses import JobStatus
+from ferrous.domain.webhook_delivery import DeliveryRecord
 from ferrous.infrastructure.memory.store import InMemoryStore
 from ferrous.infrastructure.sql.cursor import decode_cursor, encode_cursor
 from ferrous.infrastructure.sql.queries import MAX_PAGE
 
 
 def _project(project: Project) -> ProjectView:
+    forge, forge_api_url, forge_repo = effective(project.forge, project.repo_url)
     return ProjectView(
         id=project.id,
         name=project.name,
@@ -33,6 +37,11 @@ def _project(project: Project) -> ProjectView:
         default_branch=project.default_branch,
         created_at=project.created_at,
         credentials_kind=project.credentials.kind.value if project.credentials else "none",
+        webhook_secret_set=project.webhook_secret is not None,
+        forge=forge.value,
+        forge_api_url=forge_api_url,
+        forge_repo=forge_repo,
+        forge_token_set=project.forge is not None and bool(project.forge.token),
     )
 
 
@@ -218,6 +227,12 @@ class InMemoryQueries:
             for t in tokens
         ]
 
+    async def list_trigger_tokens(self, project_id: str) -> list[TriggerTokenView]:
+        tokens = [t for t in self._store.trigger_tokens.values() if t.project_id == project_id]
+        tokens.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+        names = TriggerTokenView.__dataclass_fields__
+        return [TriggerTokenView(**{name: getattr(t, name) for name in names}) for t in tokens]
+
     def _schedule(self, schedule: Schedule) -> ScheduleView:
         return ScheduleView(
             id=schedule.id,
@@ -245,3 +260,8 @@ class InMemoryQueries:
         if schedule is None:
             raise NotFound(f"no schedule {schedule_id}")
         return self._schedule(schedule)
+
+    async def list_webhook_deliveries(self, project_id: str, limit: int) -> list[DeliveryRecord]:
+        found = [d for d in self._store.webhook_deliveries.values() if d.project_id == project_id]
+        found.sort(key=lambda d: (d.received_at, d.id), reverse=True)
+        return found[:limit]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -207,13 +207,20 @@ class InMemoryBuildRepository:
         return sorted(due, key=lambda build_id: (due[build_id], build_id))
 
     async def unfinished_before(
-        self, pipeline_id: str, ref: str, number: int, created_after: datetime, limit: int
+        self,
+        pipeline_id: str,
+        ref: str,
+        number: int,
+        created_after: datetime,
+        limit: int,
+        excluding_shas: Sequence[str] = (),
     ) -> list[str]:
         found = sorted(
             (build.number, build.id)
             for build in self._builds()
             if build.pipeline_id == pipeline_id
             and build.ref == ref
+            and build.sha not in excluding_shas
             and build.number < number
             and build.created_at > created_after
             and not build.status.is_finished

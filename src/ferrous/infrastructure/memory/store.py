@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ferrous.domain.agent import Agent
 from ferrous.domain.build import Build
@@ -13,7 +13,12 @@ from ferrous.domain.errors import Conflict
 from ferrous.domain.project import Pipeline, Project
 from ferrous.domain.registration_token import RegistrationToken
 from ferrous.domain.schedule import Schedule
+from ferrous.domain.trigger_token import TriggerToken
+from ferrous.domain.webhook_delivery import DeliveryRecord
 from ferrous.infrastructure.sql.outbox import OutboxMessage
+
+if TYPE_CHECKING:
+    from ferrous.infrastructure.memory.status_reports import StoredReport
 
 A = TypeVar("A", Project, Pipeline, Build, Agent)
 
@@ -57,9 +62,13 @@ class InMemoryStore:
     builds: dict[str, Build] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)
     registration_tokens: dict[str, RegistrationToken] = field(default_factory=dict)
+    trigger_tokens: dict[str, TriggerToken] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    #: by (project id, forge, delivery id)
+    webhook_deliveries: dict[tuple[str, str, str], DeliveryRecord] = field(default_factory=dict)
     logs: dict[str, bytes] = field(default_factory=dict)
     outbox: list[OutboxMessage] = field(default_factory=list)
+    status_reports: list[StoredReport] = field(default_factory=list)  # oldest first
     published: dict[int, datetime] = field(default_factory=dict)
     locked_jobs: dict[str, object] = field(default_factory=dict)
 

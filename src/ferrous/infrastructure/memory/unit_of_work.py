@@ -36,7 +36,13 @@ from ferrous.infrastructure.memory.repositories import (
     InMemoryProjectRepository,
 )
 from ferrous.infrastructure.memory.schedules import InMemoryScheduleRepository
+from ferrous.infrastructure.memory.status_reports import (
+    InMemoryStatusReportRepository,
+    queue_build_reports,
+)
 from ferrous.infrastructure.memory.store import InMemoryStore, append_bytes
+from ferrous.infrastructure.memory.trigger_tokens import InMemoryTriggerTokenRepository
+from ferrous.infrastructure.memory.webhook_deliveries import InMemoryWebhookDeliveryRepository
 from ferrous.infrastructure.sql.outbox import event_name
 from ferrous.infrastructure.sql.types import json_dumps
 
@@ -79,7 +85,10 @@ class InMemoryUnitOfWork:
     builds: InMemoryBuildRepository
     agents: InMemoryAgentRepository
     registration_tokens: InMemoryRegistrationTokenRepository
+    trigger_tokens: InMemoryTriggerTokenRepository
     schedules: InMemoryScheduleRepository
+    webhook_deliveries: InMemoryWebhookDeliveryRepository
+    status_reports: InMemoryStatusReportRepository
     logs: InMemoryLogStore
 
     def __init__(self, store: InMemoryStore) -> None:
@@ -98,7 +107,10 @@ class InMemoryUnitOfWork:
         self.builds = InMemoryBuildRepository(staged, owner=self)
         self.agents = InMemoryAgentRepository(staged)
         self.registration_tokens = InMemoryRegistrationTokenRepository(self.store)
+        self.trigger_tokens = InMemoryTriggerTokenRepository(self.store)
         self.schedules = InMemoryScheduleRepository(self.store, staged.track)
+        self.webhook_deliveries = InMemoryWebhookDeliveryRepository(self.store)
+        self.status_reports = InMemoryStatusReportRepository(self.store)
         self.logs = InMemoryLogStore(staged)
 
     async def __aexit__(
@@ -119,7 +131,9 @@ class InMemoryUnitOfWork:
         staged, store = self._staged, self.store
         self._check(staged)
         self.registration_tokens.check()
+        self.trigger_tokens.check()
         self.schedules.check()
+        self.webhook_deliveries.check()
         logs = {job_id: staged.log(job_id) for job_id in staged.logs}  # raises on divergence
         events = [event for aggregate in staged.tracked.values() for event in aggregate.events]
         # all checks passed: apply everything at once (no await from here on)
@@ -128,9 +142,14 @@ class InMemoryUnitOfWork:
         store.builds.update(staged.builds)
         store.agents.update(staged.agents)
         self.registration_tokens.apply()
+        self.trigger_tokens.apply()
         self.schedules.apply()
+        self.webhook_deliveries.apply()
         store.logs.update(logs)
         now = datetime.now(UTC)
+        self.status_reports.apply()
+        changed = [a for a in staged.tracked.values() if isinstance(a, Build)]
+        queue_build_reports(store, changed, now)  # when the status changed, as SQL does
         store.add_events(
             [(event_name(e), json.loads(json_dumps(e.to_json()))) for e in events], now
         )

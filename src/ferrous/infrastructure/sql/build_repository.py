@@ -11,7 +11,7 @@ stored rows instead, read after the version check proved they are what it was lo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -141,6 +141,7 @@ _UNFINISHED_BEFORE = (
         builds.c.number < bindparam("number"),
         builds.c.created_at > bindparam("created_after"),
         builds.c.status.in_(_CANCELABLE_STATUSES),
+        builds.c.sha.not_in(bindparam("excluding_shas", expanding=True)),
     )
     .order_by(builds.c.number)
     .limit(bindparam("limit"))
@@ -152,6 +153,8 @@ class SqlBuildRepository:
         self._session = session
         self._track = track
         self._snapshots: dict[str, BuildSnapshot] = {}
+        #: each build's status when this transaction first read it (None: added in it)
+        self._status_at_start: dict[str, BuildStatus | None] = {}
 
     async def add(self, build: Build) -> None:
         session = self._session
@@ -168,6 +171,7 @@ class SqlBuildRepository:
             if attempts:
                 await session.execute_write(_INSERT_ATTEMPTS, attempts)
         self._snapshots[build.id] = BuildSnapshot.of(build)
+        self._status_at_start.setdefault(build.id, None)
         self._track(build)
 
     async def get(self, build_id: str) -> Build:
@@ -182,7 +186,17 @@ class SqlBuildRepository:
             attempt_rows = list((await session.execute(_SELECT_ATTEMPTS, params)).all())
         build = build_from_rows(row, job_rows, attempt_rows)
         self._snapshots[build.id] = BuildSnapshot.of(build)
+        self._status_at_start.setdefault(build.id, build.status)
         return build
+
+    def status_changed(self, build: Build) -> bool:
+        """Whether the build's status differs from the one this transaction read first
+        (true for a build added here, or saved without being read here)."""
+        return self._status_at_start.get(build.id) != build.status
+
+    def transaction_ended(self) -> None:
+        """Called by the unit of work's commit: the next reads start a new transaction."""
+        self._status_at_start.clear()
 
     async def save(self, build: Build) -> None:
         session = self._session
@@ -287,7 +301,13 @@ class SqlBuildRepository:
         return [str(build_id) for build_id in result.scalars()]
 
     async def unfinished_before(
-        self, pipeline_id: str, ref: str, number: int, created_after: datetime, limit: int
+        self,
+        pipeline_id: str,
+        ref: str,
+        number: int,
+        created_after: datetime,
+        limit: int,
+        excluding_shas: Sequence[str] = (),
     ) -> list[str]:
         params = {
             "pipeline_id": pipeline_id,
@@ -295,6 +315,7 @@ class SqlBuildRepository:
             "number": number,
             "created_after": created_after,
             "limit": limit,
+            "excluding_shas": list(excluding_shas) or [""],  # NOT IN () is not portable
         }
         result = await self._session.execute(_UNFINISHED_BEFORE, params)
         return [str(build_id) for build_id in result.scalars()]

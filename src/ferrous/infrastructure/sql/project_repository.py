@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, insert, select, update
 
 from ferrous.domain.errors import NotFound
+from ferrous.domain.forge import ForgeKind, ForgeLink
 from ferrous.domain.project import Pipeline, Project
 from ferrous.domain.repo_credentials import SealedCredentials
 from ferrous.infrastructure.sql.schema import pipelines, projects
@@ -22,6 +23,11 @@ _PROJECT_COLUMNS = (
     projects.c.default_branch,
     projects.c.created_at,
     projects.c.credentials,
+    projects.c.webhook_secret,
+    projects.c.forge,
+    projects.c.forge_api_url,
+    projects.c.forge_repo,
+    projects.c.forge_token,
 )
 _PIPELINE_COLUMNS = (
     pipelines.c.id,
@@ -41,7 +47,31 @@ def _project(row: Row[Any]) -> Project:
         default_branch=row.default_branch,
         created_at=row.created_at,
         credentials=SealedCredentials.from_text(row.credentials) if row.credentials else None,
+        webhook_secret=row.webhook_secret,
+        forge=forge_of_row(row),
     )
+
+
+def forge_of_row(row: Row[Any]) -> ForgeLink | None:
+    """The forge link of a row with the ``forge*`` columns of ``projects``."""
+    if row.forge is None:
+        return None
+    return ForgeLink(
+        kind=ForgeKind(row.forge),
+        api_url=row.forge_api_url,
+        repo=row.forge_repo,
+        token=row.forge_token or "",
+    )
+
+
+def _forge_columns(project: Project) -> dict[str, str | None]:
+    link = project.forge
+    return {
+        "forge": link.kind.value if link else None,
+        "forge_api_url": link.api_url if link else None,
+        "forge_repo": link.repo if link else None,
+        "forge_token": link.token if link else None,
+    }
 
 
 def _credentials_text(project: Project) -> str | None:
@@ -73,6 +103,8 @@ class SqlProjectRepository:
                 default_branch=project.default_branch,
                 created_at=project.created_at,
                 credentials=_credentials_text(project),
+                webhook_secret=project.webhook_secret,
+                **_forge_columns(project),
             )
         )
         self._track(project)
@@ -85,6 +117,8 @@ class SqlProjectRepository:
                 repo_url=project.repo_url,
                 default_branch=project.default_branch,
                 credentials=_credentials_text(project),
+                webhook_secret=project.webhook_secret,
+                **_forge_columns(project),
             )
         )
         if matched == 0:

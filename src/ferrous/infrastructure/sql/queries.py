@@ -26,11 +26,15 @@ from ferrous.application.queries import (
     ProjectView,
     RegistrationTokenView,
     ScheduleView,
+    TriggerTokenView,
 )
 from ferrous.domain.errors import NotFound
+from ferrous.domain.forge import effective
 from ferrous.domain.repo_credentials import SealedCredentials
 from ferrous.domain.statuses import JobStatus
+from ferrous.domain.webhook_delivery import DeliveryRecord
 from ferrous.infrastructure.sql.cursor import decode_cursor, encode_cursor
+from ferrous.infrastructure.sql.project_repository import forge_of_row
 from ferrous.infrastructure.sql.schedule_queries import (
     get_schedule_statement,
     list_schedules_statement,
@@ -45,9 +49,12 @@ from ferrous.infrastructure.sql.schema import (
     pipelines,
     projects,
     registration_tokens,
+    trigger_tokens,
+    webhook_deliveries,
 )
 from ferrous.infrastructure.sql.session import raise_storage_error
 from ferrous.infrastructure.sql.types import UtcDateTime
+from ferrous.infrastructure.sql.webhook_delivery_repository import delivery_record
 
 MAX_PAGE = 500
 
@@ -126,9 +133,15 @@ _AGENTS = (
 _REGISTRATION_TOKENS = select(
     *(registration_tokens.c[name] for name in RegistrationTokenView.__dataclass_fields__)
 ).order_by(registration_tokens.c.created_at.desc(), registration_tokens.c.id.desc())
+_TRIGGER_TOKENS = (
+    select(*(trigger_tokens.c[name] for name in TriggerTokenView.__dataclass_fields__))
+    .where(trigger_tokens.c.project_id == bindparam("project_id"))
+    .order_by(trigger_tokens.c.created_at.desc(), trigger_tokens.c.id.desc())
+)
 
 
 def _project(row: Row[Any]) -> ProjectView:
+    forge, forge_api_url, forge_repo = effective(forge_of_row(row), row.repo_url)
     return ProjectView(
         id=row.id,
         name=row.name,
@@ -138,6 +151,11 @@ def _project(row: Row[Any]) -> ProjectView:
         credentials_kind=(
             SealedCredentials.from_text(row.credentials).kind.value if row.credentials else "none"
         ),
+        webhook_secret_set=row.webhook_secret is not None,
+        forge=forge.value,
+        forge_api_url=forge_api_url,
+        forge_repo=forge_repo,
+        forge_token_set=bool(row.forge_token),
     )
 
 
@@ -336,6 +354,10 @@ class SqlQueries:
         rows = await self._rows(_REGISTRATION_TOKENS)
         return [RegistrationTokenView(**row._asdict()) for row in rows]
 
+    async def list_trigger_tokens(self, project_id: str) -> list[TriggerTokenView]:
+        rows = await self._rows(_TRIGGER_TOKENS, {"project_id": project_id})
+        return [TriggerTokenView(**row._asdict()) for row in rows]
+
     async def list_schedules(self, project_id: str) -> list[ScheduleView]:
         rows = await self._rows(list_schedules_statement(project_id))
         return [schedule_view(row) for row in rows]
@@ -345,3 +367,13 @@ class SqlQueries:
         if not rows:
             raise NotFound(f"no schedule {schedule_id}")
         return schedule_view(rows[0])
+
+    async def list_webhook_deliveries(self, project_id: str, limit: int) -> list[DeliveryRecord]:
+        t = webhook_deliveries
+        rows = await self._rows(
+            select(t)
+            .where(t.c.project_id == project_id)
+            .order_by(t.c.received_at.desc(), t.c.id.desc())
+            .limit(limit)
+        )
+        return [delivery_record(row) for row in rows]

@@ -23,12 +23,20 @@ The Alembic migrations must produce exactly this (a test compares them). Decisio
   token up by it). A use is counted with one ``UPDATE ... SET uses = uses + 1 WHERE`` the
   token is usable, which PostgreSQL re-checks on the newest row after waiting for a
   concurrent registration, so ``max_uses`` is never exceeded.
+- ``trigger_tokens`` likewise keep only the hash (unique: a trigger looks its token up by
+  it); a trigger stamps ``last_used_at`` with one conditional ``UPDATE`` that repeats the
+  "usable" rule, so a revocation committed meanwhile refuses it.
 - ``schedules.next_run_at`` is NULL while a schedule is inactive, so the firer's "due" and
   "earliest" queries walk ``ix_schedules_next_run_at`` alone. A schedule is saved with a
   compare-and-set on ``version``: of two servers firing one tick only one commits.
   ``builds.schedule_id`` has no foreign key: deleting a schedule keeps its builds' record
   of who started them. ``builds.auto_cancel`` is the build's
   ``workflow:auto_cancel:on_new_commit``.
+- ``status_reports`` is the forges' own outbox: the unit of work inserts a build's report
+  in the commit that changed its state (``INSERT ... SELECT`` joined with its project, so
+  projects without a forge cost no row). The id orders the reports of one build (its
+  changes are serialized by the build's version); ``ix_status_reports_due`` covers the
+  unsettled ones, the sender's only query.
 - The outbox id is a BIGSERIAL (SQLite: an AUTOINCREMENT rowid, never reused), so the relay
   publishes in commit order; a partial index covers the unpublished rows.
 """
@@ -75,6 +83,12 @@ projects = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # {"kind": ..., "sealed": ...}: the secret only as the secret box sealed it
     Column("credentials", Text, nullable=True),
+    Column("webhook_secret", Text, nullable=True),  # sealed by the secret box
+    # where commit statuses go (NULL: nowhere); API URL and repo NULL: derived from repo_url
+    Column("forge", String(16), nullable=True),
+    Column("forge_api_url", Text, nullable=True),
+    Column("forge_repo", String(255), nullable=True),
+    Column("forge_token", Text, nullable=True),  # sealed by the secret box
 )
 
 pipelines = Table(
@@ -203,6 +217,36 @@ registration_tokens = Table(
     Column("last_used_at", UtcDateTime, nullable=True),
 )
 
+trigger_tokens = Table(
+    "trigger_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Index(None, "project_id", "created_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("forge", String(20), nullable=False),
+    Column("delivery_id", String(200), nullable=False),
+    Column("event", String(100), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("build_ids", JSON_TYPE, nullable=False),
+    UniqueConstraint("project_id", "forge", "delivery_id"),
+    Index(None, "project_id", "received_at", "id"),
+)
+
 schedules = Table(
     "schedules",
     metadata,
@@ -232,6 +276,42 @@ log_chunks = Table(
     Column("offset", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
     PrimaryKeyConstraint("job_id", "offset"),
+)
+
+status_reports = Table(
+    "status_reports",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("build_id", ID, ForeignKey("builds.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", ID, nullable=True),  # NULL: the build's status (no per-job ones yet)
+    Column("sha", String(64), nullable=False),
+    Column("ref", String(255), nullable=False),
+    Column("context", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("description", String(140), nullable=False),
+    Column("target_url", Text, nullable=True),  # as sent
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=True),  # NULL: settled
+    Column("outcome", String(16), nullable=True),  # sent, superseded, given_up
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(
+        "ix_status_reports_due",
+        "next_attempt_at",
+        postgresql_where=text("next_attempt_at IS NOT NULL"),
+        sqlite_where=text("next_attempt_at IS NOT NULL"),
+    ),
+    Index(None, "build_id", "id"),
+    Index(None, "project_id", "sha", "context", "id"),
+    Index(None, "created_at"),
+    sqlite_autoincrement=True,
 )
 
 outbox = Table(

@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ferrous.domain.build import Build
 from ferrous.domain.events import Event
 from ferrous.infrastructure.sql.agent_repository import SqlAgentRepository
 from ferrous.infrastructure.sql.build_repository import SqlBuildRepository
@@ -24,13 +25,20 @@ from ferrous.infrastructure.sql.registration_token_repository import (
 )
 from ferrous.infrastructure.sql.schedule_repository import SqlScheduleRepository
 from ferrous.infrastructure.sql.session import SqlSession
+from ferrous.infrastructure.sql.status_report_repository import (
+    SqlStatusReportRepository,
+    queue_build_reports,
+)
+from ferrous.infrastructure.sql.trigger_token_repository import SqlTriggerTokenRepository
+from ferrous.infrastructure.sql.webhook_delivery_repository import SqlWebhookDeliveryRepository
 
 
 class SqlUnitOfWork:
     """``async with SqlUnitOfWork(engine) as uow: ...; await uow.commit()``.
 
     Events of the aggregates added or saved through the repositories go to the outbox in the
-    commit's transaction; ``committed_events`` returns them afterwards. Leaving the block
+    commit's transaction, with the commit status reports of the builds whose state changed
+    (``status_report_repository``); ``committed_events`` returns them afterwards. Leaving the block
     without ``commit`` rolls back. A unit of work may commit more than once (each commit ends
     a transaction; the next statement begins another). Do not open a unit of work inside
     another on SQLite: the inner one would wait for the outer one's write lock.
@@ -41,7 +49,10 @@ class SqlUnitOfWork:
     builds: SqlBuildRepository
     agents: SqlAgentRepository
     registration_tokens: SqlRegistrationTokenRepository
+    trigger_tokens: SqlTriggerTokenRepository
     schedules: SqlScheduleRepository
+    webhook_deliveries: SqlWebhookDeliveryRepository
+    status_reports: SqlStatusReportRepository
     logs: SqlLogStore
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -58,7 +69,10 @@ class SqlUnitOfWork:
         self.builds = SqlBuildRepository(self._session, track)
         self.agents = SqlAgentRepository(self._session, track)
         self.registration_tokens = SqlRegistrationTokenRepository(self._session)
+        self.trigger_tokens = SqlTriggerTokenRepository(self._session)
         self.schedules = SqlScheduleRepository(self._session, track)
+        self.webhook_deliveries = SqlWebhookDeliveryRepository(self._session)
+        self.status_reports = SqlStatusReportRepository(self._session)
         self.logs = SqlLogStore(self._session)
         return self
 
@@ -76,9 +90,16 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         events = [event for aggregate in self._seen.values() for event in aggregate.events]
+        now = datetime.now(UTC)
         if events:
-            await self._session.execute_write(INSERT_EVENTS, event_rows(events, datetime.now(UTC)))
+            await self._session.execute_write(INSERT_EVENTS, event_rows(events, now))
+        # builds whose status changed report it to their forge, in this same transaction
+        changed = [
+            a for a in self._seen.values() if isinstance(a, Build) and self.builds.status_changed(a)
+        ]
+        await queue_build_reports(self._session, changed, now)
         await self._session.commit()
+        self.builds.transaction_ended()
         for aggregate in self._seen.values():
             aggregate.events.clear()
         self._seen.clear()
