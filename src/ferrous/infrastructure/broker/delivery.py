@@ -77,6 +77,21 @@ def backoff(attempt: int, first: float = 0.1, limit: float = 5.0) -> float:
     return min(limit, first * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
+async def pause_after_loss(broker: str, topic: str, exc: BaseException, failures: int) -> None:
+    """Log a lost subscription (a warning once per outage, then debug) and wait the
+    backoff before subscribing again."""
+    delay = backoff(failures)
+    (log.warning if failures == 1 else log.debug)(
+        "broker_subscription_lost",
+        broker=broker,
+        topic=topic,
+        error=describe(exc),
+        attempt=failures,
+        retry_in=round(delay, 2),
+    )
+    await asyncio.sleep(delay)
+
+
 class PublishOutage:
     """Publishing while the broker is away: after a failure, drop at once for a pause that
     grows from FIRST_PAUSE to LONGEST_PAUSE, then try again; log once per outage.

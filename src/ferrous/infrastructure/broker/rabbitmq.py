@@ -48,10 +48,10 @@ from ferrous.infrastructure.broker.delivery import (
     OnResume,
     PublishOutage,
     Subscriptions,
-    backoff,
     decode,
     describe,
     encode,
+    pause_after_loss,
     pop_query_option,
 )
 
@@ -220,16 +220,7 @@ class RabbitMQBroker:
                 raise
             except Exception as exc:  # a subscriber must never crash the server
                 failures += 1
-                delay = backoff(failures)
-                (log.warning if failures == 1 else log.debug)(
-                    "broker_subscription_lost",
-                    broker="rabbitmq",
-                    topic=topic,
-                    error=describe(exc),
-                    attempt=failures,
-                    retry_in=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
+                await pause_after_loss("rabbitmq", topic, exc, failures)
             finally:
                 if channel is not None:
                     with suppress(Exception):

@@ -56,10 +56,9 @@ from ferrous.infrastructure.broker.delivery import (
     OnResume,
     PublishOutage,
     Subscriptions,
-    backoff,
     decode,
-    describe,
     encode,
+    pause_after_loss,
     pop_query_option,
 )
 
@@ -150,16 +149,7 @@ class RedisBroker:
                 raise
             except Exception as exc:  # a subscriber must never crash the server
                 failures += 1
-                delay = backoff(failures)
-                (log.warning if failures == 1 else log.debug)(
-                    "broker_subscription_lost",
-                    broker="redis",
-                    topic=topic,
-                    error=describe(exc),
-                    attempt=failures,
-                    retry_in=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
+                await pause_after_loss("redis", topic, exc, failures)
             finally:
                 with suppress(Exception):
                     async with asyncio.timeout(1.0):

@@ -24,6 +24,7 @@ from ferrous.application.webhooks import (
     WebhookDelivery,
     WebhookEvent,
 )
+from ferrous.infrastructure.forges.github import commit  # GitLab's push commits have its shape
 from ferrous.infrastructure.forges.normalize import (
     find_commit,
     ignored,
@@ -57,21 +58,6 @@ def project(data: Payload | None) -> Repository:
         ssh_url=data.text("git_ssh_url") or data.text("ssh_url"),
         web_url=data.text("web_url"),
         default_branch=data.text("default_branch"),
-    )
-
-
-def commit(data: Payload | None) -> Commit | None:
-    if data is None or not data.text("id"):
-        return None
-    author = data.opt_obj("author")
-    return Commit(
-        sha=data.text("id"),
-        message=data.text("message"),
-        timestamp=data.text("timestamp"),
-        url=data.text("url"),
-        author=Person(name=author.text("name"), email=author.text("email"))
-        if author is not None
-        else Person(),
     )
 
 
