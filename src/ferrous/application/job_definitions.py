@@ -36,11 +36,14 @@ def jobs_of(plan: ExecutionPlan) -> list[tuple[JobDefinition, dict[str, Any]]]:
 def job_payload(
     build: Build,
     job: Job,
+    spec: dict[str, Any],
     repo_url: str,
     server_url: str,
     credentials: RepoCredentials | None = None,
 ) -> dict[str, Any]:
     """Everything an agent needs to run one attempt of a job, in one message.
+
+    ``spec`` is the job's (``BuildRepository.job_spec``): loaded builds come without it.
 
     ``credentials`` travel in clear inside the claim's answer (over the agent's own
     authenticated connection), since the agent must fetch the commit with them.
@@ -67,10 +70,10 @@ def job_payload(
         "credentials": credentials.to_json() if credentials is not None else None,
         "sha": build.sha,
         "ref": build.ref,
-        "spec": job.spec,
+        "spec": spec,
         "variables": per_run,
         "timeout": job.definition.timeout,
-        "dependencies": _dependency_jobs(build, job),
+        "dependencies": _dependency_jobs(build, job, spec),
         "previous_attempt": (
             {"attempt": job.history[-1].number, "failure_reason": job.history[-1].failure_reason}
             if job.history
@@ -79,9 +82,8 @@ def job_payload(
     }
 
 
-def _dependency_jobs(build: Build, job: Job) -> list[dict[str, str]]:
+def _dependency_jobs(build: Build, job: Job, spec: dict[str, Any]) -> list[dict[str, str]]:
     """The jobs whose artifacts this job downloads, as GitLab chooses them."""
-    spec = job.spec
     if spec.get("dependencies") is not None:
         names = list(spec["dependencies"])
     elif spec.get("needs") is not None:

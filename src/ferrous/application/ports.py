@@ -75,8 +75,15 @@ class JobLease:
 class BuildRepository(Protocol):
     async def add(self, build: Build) -> None: ...
 
-    async def get(self, build_id: str) -> Build:
-        """The whole aggregate with its jobs and their attempt history. Raises NotFound."""
+    async def get(self, build_id: str, *, lock: bool = False) -> Build:
+        """The whole aggregate with its jobs and their attempt history. Raises NotFound.
+
+        Jobs come without their ``spec`` (the bulk of a build's data, needed only by the
+        agent that runs the job: ``job_spec``). ``lock`` holds the build until the
+        transaction ends (PostgreSQL ``FOR UPDATE``, SQLite's write gate): the agent
+        protocol's writers of one build then queue instead of failing on the version, which
+        with a hundred agents finishing jobs of one build would retry without end.
+        """
         ...
 
     async def save(self, build: Build) -> None:
@@ -88,12 +95,32 @@ class BuildRepository(Protocol):
         """
         ...
 
+    async def save_started(self, build: Build, job_id: str) -> None:
+        """Store a claim: ``job_id`` started on the loaded ``build``, nothing else changed.
+
+        Unlike ``save`` it does not bump the build's version unless the build's own state
+        changed (its first job starting): it writes the job's row only if that job is still
+        pending at the attempt read, else ``StaleState``. So claims of jobs of one build do
+        not fail each other, and a ``save`` that would overwrite a job started meanwhile
+        fails instead (it writes pending jobs only if they are still pending).
+        """
+        ...
+
     async def build_of_job(self, job_id: str) -> str:
         """The id of the build a job belongs to. Raises NotFound."""
         ...
 
     async def job_lease(self, job_id: str) -> JobLease:
         """Who runs a job now, read without loading the build (log appends ask per chunk)."""
+        ...
+
+    async def job_leases(self, job_ids: Sequence[str]) -> dict[str, JobLease]:
+        """``job_lease`` of many jobs in one query (a heartbeat lists all its jobs); jobs
+        that do not exist are absent from the answer."""
+        ...
+
+    async def job_spec(self, job_id: str) -> dict[str, Any]:
+        """What the agent runs for a job (the plan's JobSpec as JSON). Raises NotFound."""
         ...
 
     async def claimable(self, labels: frozenset[str], limit: int) -> list[JobRef]:
@@ -137,6 +164,11 @@ class AgentRepository(Protocol):
         ...
 
     async def save(self, agent: Agent) -> None: ...
+
+    async def touch(self, agent_id: str, now: datetime) -> None:
+        """Record that the agent was heard from, without its version: claims and heartbeats
+        of one agent arrive together and must not fail each other."""
+        ...
 
     async def silent_since(self, cutoff: datetime) -> list[Agent]:
         """Online agents not seen since ``cutoff``."""

@@ -102,7 +102,9 @@ class Job:
     id: str
     build_id: str
     definition: JobDefinition
-    spec: dict[str, Any]  # the plan's JobSpec as JSON: what the agent runs
+    #: the plan's JobSpec as JSON: what the agent runs. Set when the build is created; a
+    #: stored build is loaded without it (only the claiming agent needs it).
+    spec: dict[str, Any] | None = None
     status: JobStatus = JobStatus.CREATED
     attempt: int = 0  # the current (or last) attempt; 0 before the first start
     failure_allowed: bool = False

@@ -145,10 +145,15 @@ async def test_build_round_trip_with_jobs_attempts_and_events(storage: Storage) 
 
     async with storage.uow_factory() as uow:
         loaded = await uow.builds.get(build.id)
+        unit_spec = await uow.builds.job_spec(build.jobs["unit"].id)
+    assert [j.spec for j in loaded.jobs.values()] == [None] * 3  # read with job_spec
+    for j in loaded.jobs.values():
+        j.spec = build.jobs[j.name].spec
     assert loaded == build
     assert list(loaded.jobs) == ["compile", "unit", "deploy"]
     assert list(loaded.variables) == ["Z_LAST", "A", "MIDDLE"]
-    assert list(loaded.jobs["unit"].spec) == list(build.jobs["unit"].spec)
+    assert unit_spec == build.jobs["unit"].spec
+    assert list(unit_spec) == list(build.jobs["unit"].spec)
     assert loaded.jobs["compile"].definition.tags == ("linux", "docker")
     assert loaded.jobs["compile"].status == JobStatus.PENDING
     assert loaded.jobs["compile"].queued_at == T0

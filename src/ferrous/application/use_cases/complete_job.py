@@ -10,7 +10,8 @@ from ferrous.domain.errors import Conflict
 
 
 async def complete_job(cmd: CompleteJob, uow: UnitOfWork, deps: Dependencies) -> Job:
-    build = await uow.builds.get(await uow.builds.build_of_job(cmd.job_id))
+    # Locked: agents finishing jobs of one build at once queue here instead of retrying.
+    build = await uow.builds.get(await uow.builds.build_of_job(cmd.job_id), lock=True)
     job = build.job(cmd.job_id)
     # The agent that ran this attempt: the lease holder, or for a finished attempt (a repeated
     # report whose answer was lost, after the job was queued again) the one in its history.

@@ -19,7 +19,7 @@ async def reap_leases(cmd: ReapLeases, uow: UnitOfWork, deps: Dependencies) -> i
         agent.disconnect("lease expired: no heartbeat")
         await uow.agents.save(agent)
         for ref in await uow.builds.running_on(agent.id):
-            build = await uow.builds.get(ref.build_id)
+            build = await uow.builds.get(ref.build_id, lock=True)
             build.lose_job(ref.job_id, now)
             await uow.builds.save(build)
             settled += 1

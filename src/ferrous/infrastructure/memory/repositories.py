@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ferrous.application.ports import JobLease, JobRef, StaleState
 from ferrous.domain.agent import Agent, AgentStatus
@@ -142,11 +142,15 @@ class InMemoryBuildRepository:
         staged.base_versions["build", build.id] = None
         staged.track(build)
 
-    async def get(self, build_id: str) -> Build:
+    async def get(self, build_id: str, *, lock: bool = False) -> Build:
+        """``lock`` changes nothing here: one event loop, and commits check versions."""
         build = self._staged.build(build_id)
         if build is None:
             raise NotFound(f"no build {build_id}")
-        return detached(build)
+        loaded = detached(build)
+        for job in loaded.jobs.values():
+            job.spec = None  # as the database adapter: ``job_spec`` reads it
+        return loaded
 
     async def save(self, build: Build) -> None:
         staged = self._staged
@@ -160,8 +164,16 @@ class InMemoryBuildRepository:
             )
         staged.base_versions.setdefault(("build", build.id), build.version)
         build.version += 1
-        staged.builds[build.id] = detached(build)
+        stored = detached(build)
+        for name, job in stored.jobs.items():
+            if job.spec is None and name in current.jobs:
+                job.spec = current.jobs[name].spec  # loaded without it; it never changes
+        staged.builds[build.id] = stored
         staged.track(build)
+
+    async def save_started(self, build: Build, job_id: str) -> None:
+        """The whole build under its version: one event loop, claims hardly ever collide."""
+        await self.save(build)
 
     async def build_of_job(self, job_id: str) -> str:
         return self._job(job_id)[0].id
@@ -171,6 +183,25 @@ class InMemoryBuildRepository:
         return JobLease(
             build_id=build.id, agent_id=job.agent_id, status=job.status.value, attempt=job.attempt
         )
+
+    async def job_leases(self, job_ids: Sequence[str]) -> dict[str, JobLease]:
+        wanted = set(job_ids)
+        return {
+            job.id: JobLease(
+                build_id=build.id,
+                agent_id=job.agent_id,
+                status=job.status.value,
+                attempt=job.attempt,
+            )
+            for build, _, job in self._jobs()
+            if job.id in wanted
+        }
+
+    async def job_spec(self, job_id: str) -> dict[str, Any]:
+        spec = self._job(job_id)[1].spec
+        if spec is None:
+            raise NotFound(f"job {job_id} has no spec")
+        return dict(spec)
 
     async def claimable(self, labels: frozenset[str], limit: int) -> list[JobRef]:
         locked = self._staged.store.locked_jobs
@@ -267,6 +298,11 @@ class InMemoryAgentRepository:
         agent.version += 1
         self._staged.agents[agent.id] = detached(agent)
         self._staged.track(agent)
+
+    async def touch(self, agent_id: str, now: datetime) -> None:
+        # applied at commit to whatever is stored then, without a new version: a claim and
+        # a heartbeat of one agent must not fail each other
+        self._staged.touches[agent_id] = now
 
     async def silent_since(self, cutoff: datetime) -> list[Agent]:
         silent = [

@@ -59,6 +59,7 @@ class Staged:
     #: the committed version each staged aggregate was based on (None: added here)
     base_versions: dict[tuple[str, str], int | None] = field(default_factory=dict)
     logs: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
+    touches: dict[str, datetime] = field(default_factory=dict)  # agent id -> last seen
     tracked: dict[int, Any] = field(default_factory=dict)
 
     def track(self, aggregate: Any) -> None:
@@ -141,6 +142,10 @@ class InMemoryUnitOfWork:
         store.pipelines.update(staged.pipelines)
         store.builds.update(staged.builds)
         store.agents.update(staged.agents)
+        for agent_id, seen in staged.touches.items():
+            agent = store.agents.get(agent_id)
+            if agent is not None and agent.last_seen_at < seen:
+                agent.last_seen_at = seen  # stored agents are copied on every read
         self.registration_tokens.apply()
         self.trigger_tokens.apply()
         self.schedules.apply()

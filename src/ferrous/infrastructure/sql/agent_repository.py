@@ -33,6 +33,12 @@ _SAVE = (
     )
 )
 
+_TOUCH = (
+    update(agents)
+    .where(agents.c.id == bindparam("b_id"), agents.c.last_seen_at < bindparam("b_now"))
+    .values(last_seen_at=bindparam("b_now"))
+)
+
 
 def _agent(row: Row[Any]) -> Agent:
     return Agent(
@@ -110,6 +116,9 @@ class SqlAgentRepository:
             raise StaleState(f"agent {agent.id} is at version {stored}, not {agent.version}")
         agent.version += 1
         self._track(agent)
+
+    async def touch(self, agent_id: str, now: datetime) -> None:
+        await self._session.execute_write(_TOUCH, {"b_id": agent_id, "b_now": now})
 
     async def silent_since(self, cutoff: datetime) -> list[Agent]:
         result = await self._session.execute(

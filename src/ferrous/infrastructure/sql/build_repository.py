@@ -18,14 +18,16 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, insert, literal, select, update
 
 from ferrous.application.ports import JobLease, JobRef, StaleState
-from ferrous.domain.build import Build
+from ferrous.domain.build import Build, Job
 from ferrous.domain.errors import NotFound
 from ferrous.domain.statuses import BuildStatus, JobStatus
 from ferrous.infrastructure.sql.build_rows import (
     BuildSnapshot,
+    JobState,
     attempt_row,
     build_from_rows,
     build_row,
+    build_state,
     job_row,
     job_state,
     job_state_params,
@@ -50,9 +52,15 @@ _JOB_STATE_COLUMNS = (
     jobs.c.finished_at,
 )
 _SELECT_BUILD = select(builds).where(builds.c.id == bindparam("build_id"))
+_SELECT_BUILD_LOCKED = _SELECT_BUILD.with_for_update()
+#: every column but ``spec``: decoding a few hundred jobs' specs on each claim and completion
+#: was half of the server's time with many agents on one build
 _SELECT_JOBS = (
-    select(jobs).where(jobs.c.build_id == bindparam("build_id")).order_by(jobs.c.position)
+    select(*(column for column in jobs.c if column.name != "spec"))
+    .where(jobs.c.build_id == bindparam("build_id"))
+    .order_by(jobs.c.position)
 )
+_SELECT_SPEC = select(jobs.c.spec).where(jobs.c.id == bindparam("job_id"))
 _SELECT_ATTEMPTS = (
     select(job_attempts)
     .where(job_attempts.c.build_id == bindparam("build_id"))
@@ -94,14 +102,19 @@ _UPDATE_JOB = (
         finished_at=bindparam("b_finished_at"),
     )
 )
+#: a job's row written only if it is still what was read: claims start jobs without the
+#: build's version, so a writer that read a job pending must not overwrite its start
+_UPDATE_JOB_IF_UNCHANGED = _UPDATE_JOB.where(
+    jobs.c.status == bindparam("b_old_status"), jobs.c.attempt == bindparam("b_old_attempt")
+)
 _INSERT_BUILD = insert(builds)
 _INSERT_JOBS = insert(jobs)
 _INSERT_TAGS = insert(job_tags)
 _INSERT_ATTEMPTS = insert(job_attempts)
 _BUILD_OF_JOB = select(jobs.c.build_id).where(jobs.c.id == bindparam("job_id"))
-_JOB_LEASE = select(jobs.c.build_id, jobs.c.agent_id, jobs.c.status, jobs.c.attempt).where(
-    jobs.c.id == bindparam("job_id")
-)
+_LEASE_COLUMNS = select(jobs.c.id, jobs.c.build_id, jobs.c.agent_id, jobs.c.status, jobs.c.attempt)
+_JOB_LEASE = _LEASE_COLUMNS.where(jobs.c.id == bindparam("job_id"))
+_JOB_LEASES = _LEASE_COLUMNS.where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))
 _RUNNING_ON = (
     select(jobs.c.build_id, jobs.c.id)
     .where(jobs.c.agent_id == bindparam("agent_id"), jobs.c.status == JobStatus.RUNNING.value)
@@ -148,6 +161,12 @@ _UNFINISHED_BEFORE = (
 )
 
 
+def _lease(row: Any) -> JobLease:
+    return JobLease(
+        build_id=row.build_id, agent_id=row.agent_id, status=row.status, attempt=row.attempt
+    )
+
+
 class SqlBuildRepository:
     def __init__(self, session: SqlSession, track: Track) -> None:
         self._session = session
@@ -174,10 +193,13 @@ class SqlBuildRepository:
         self._status_at_start.setdefault(build.id, None)
         self._track(build)
 
-    async def get(self, build_id: str) -> Build:
+    async def get(self, build_id: str, *, lock: bool = False) -> Build:
+        """``lock`` on SQLite takes the write gate before reading: the save that follows
+        cannot find the build changed."""
         session = self._session
         params = {"build_id": build_id}
-        row = (await session.execute(_SELECT_BUILD, params)).first()
+        statement = _SELECT_BUILD_LOCKED if lock and session.is_postgres else _SELECT_BUILD
+        row = (await session.execute(statement, params, write=lock)).first()
         if row is None:
             raise NotFound(f"no build {build_id}")
         job_rows = (await session.execute(_SELECT_JOBS, params)).all()
@@ -223,12 +245,13 @@ class SqlBuildRepository:
             await self._raise_stale(build)
         if snapshot is None:
             # loaded by another unit of work: the version matched, so the stored rows are
-            # the state it was loaded from
+            # the state it was loaded from, but for jobs claims started since
             snapshot = await self._stored_snapshot(build)
+            self._check_no_start_missed(build, snapshot)
         job_list = list(build.jobs.values())
         new_jobs = [(i, job) for i, job in enumerate(job_list) if job.id not in snapshot.jobs]
         changed = [
-            job_state_params(job)
+            job
             for job in job_list
             if job.id in snapshot.jobs and snapshot.jobs[job.id] != job_state(job)
         ]
@@ -237,18 +260,68 @@ class SqlBuildRepository:
             tags = [row for _, job in new_jobs for row in tag_rows(job)]
             if tags:
                 await session.execute_write(_INSERT_TAGS, tags)
-        if changed:
-            await session.execute_write(_UPDATE_JOB, changed)
+        # a job read pending may have been claimed since: written one by one, if unchanged
+        unclaimed = [j for j in changed if snapshot.jobs[j.id][0] == JobStatus.PENDING.value]
+        for job in unclaimed:
+            await self._write_job_if_unchanged(job, snapshot.jobs[job.id])
+        rest = [job_state_params(j) for j in changed if j not in unclaimed]
+        if rest:
+            await session.execute_write(_UPDATE_JOB, rest)
+        await self._insert_attempts(job_list, snapshot)
+        build.version += 1
+        self._snapshots[build.id] = BuildSnapshot.of(build)
+        self._track(build)
+
+    async def save_started(self, build: Build, job_id: str) -> None:
+        snapshot = self._snapshots.get(build.id)
+        started = build.job(job_id)
+        others_changed = snapshot is None or any(
+            snapshot.jobs.get(job.id) != job_state(job)
+            for job in build.jobs.values()
+            if job.id != job_id
+        )
+        if snapshot is None or others_changed or snapshot.variables != build.variables:
+            await self.save(build)  # not a plain start: the whole diff, under the version
+            return
+        await self._write_job_if_unchanged(started, snapshot.jobs[job_id])
+        if build_state(build) != snapshot.state:  # the build's first job: it starts too
+            params = {
+                "b_id": build.id,
+                "b_version": build.version,
+                "b_status": build.status.value,
+                "b_failure_reason": build.failure_reason,
+                "b_started_at": build.started_at,
+                "b_finished_at": build.finished_at,
+            }
+            if await self._session.execute_write(_UPDATE_BUILD, params) != 1:
+                await self._raise_stale(build)
+            build.version += 1
+        await self._insert_attempts([started], snapshot)
+        self._snapshots[build.id] = BuildSnapshot.of(build)
+        self._track(build)
+
+    async def _write_job_if_unchanged(self, job: Job, read: JobState) -> None:
+        params = {**job_state_params(job), "b_old_status": read[0], "b_old_attempt": read[1]}
+        if await self._session.execute_write(_UPDATE_JOB_IF_UNCHANGED, params) != 1:
+            raise StaleState(f"job {job.id} changed since it was read (claimed meanwhile)")
+
+    async def _insert_attempts(self, job_list: list[Job], snapshot: BuildSnapshot) -> None:
         attempts = [
             attempt_row(job, attempt)
             for job in job_list
             for attempt in job.history[snapshot.attempts.get(job.id, 0) :]
         ]
         if attempts:
-            await session.execute_write(_INSERT_ATTEMPTS, attempts)
-        build.version += 1
-        self._snapshots[build.id] = BuildSnapshot.of(build)
-        self._track(build)
+            await self._session.execute_write(_INSERT_ATTEMPTS, attempts)
+
+    @staticmethod
+    def _check_no_start_missed(build: Build, stored: BuildSnapshot) -> None:
+        """An aggregate read elsewhere matched the version, but a claim may have started one
+        of its pending jobs since (claims leave the version alone): then it is stale."""
+        for job in build.jobs.values():
+            row = stored.jobs.get(job.id)
+            if row is not None and row[1] > job.attempt:
+                raise StaleState(f"job {job.id} was started after build {build.id} was read")
 
     async def _raise_stale(self, build: Build) -> None:
         result = await self._session.execute(
@@ -280,9 +353,19 @@ class SqlBuildRepository:
         row = (await self._session.execute(_JOB_LEASE, {"job_id": job_id})).first()
         if row is None:
             raise NotFound(f"no job {job_id}")
-        return JobLease(
-            build_id=row.build_id, agent_id=row.agent_id, status=row.status, attempt=row.attempt
-        )
+        return _lease(row)
+
+    async def job_leases(self, job_ids: Sequence[str]) -> dict[str, JobLease]:
+        if not job_ids:
+            return {}
+        result = await self._session.execute(_JOB_LEASES, {"job_ids": list(job_ids)})
+        return {row.id: _lease(row) for row in result}
+
+    async def job_spec(self, job_id: str) -> dict[str, Any]:
+        spec = (await self._session.execute(_SELECT_SPEC, {"job_id": job_id})).scalar_one_or_none()
+        if spec is None:
+            raise NotFound(f"no job {job_id}")
+        return dict(spec)
 
     async def claimable(self, labels: frozenset[str], limit: int) -> list[JobRef]:
         """On SQLite this takes the write gate: claims are serialized, none is wasted."""

@@ -26,6 +26,13 @@ JobState = tuple[
     datetime | None,  # finished_at
 ]
 
+BuildState = tuple[
+    str,  # status
+    str | None,  # failure_reason
+    datetime | None,  # started_at
+    datetime | None,  # finished_at
+]
+
 
 def definition_to_json(definition: JobDefinition) -> dict[str, Any]:
     return {
@@ -79,6 +86,10 @@ def job_state(job: Job) -> JobState:
         job.started_at,
         job.finished_at,
     )
+
+
+def build_state(build: Build) -> BuildState:
+    return (build.status.value, build.failure_reason, build.started_at, build.finished_at)
 
 
 def job_state_params(job: Job) -> dict[str, Any]:
@@ -185,7 +196,6 @@ def build_from_rows(
             id=j.id,
             build_id=j.build_id,
             definition=definition_from_json(j.definition),
-            spec=j.spec,
             status=JobStatus(j.status),
             attempt=j.attempt,
             failure_allowed=j.failure_allowed,
@@ -224,6 +234,7 @@ def build_from_rows(
 class BuildSnapshot:
     """What the database holds for a build at ``version``, to diff the aggregate against."""
 
+    state: BuildState
     variables: dict[str, str]
     problems: list[dict[str, Any]]
     jobs: dict[str, JobState]  # by job id
@@ -232,6 +243,7 @@ class BuildSnapshot:
     @classmethod
     def of(cls, build: Build) -> BuildSnapshot:
         return cls(
+            state=build_state(build),
             variables=dict(build.variables),
             problems=[dict(problem) for problem in build.problems],
             jobs={job.id: job_state(job) for job in build.jobs.values()},
