@@ -8,7 +8,8 @@ benchmark's ``finally``.
 
 Children get the environment of this process without ``PYTHONDONTWRITEBYTECODE`` (this
 workspace may set it; every interpreter would then compile every module at start-up) nor
-``FERROUS_URL``, plus what the caller adds.
+``FERROUS_URL``, with the first admin's password and no request limits (``_auth``), plus what
+the caller adds. A started server's ``token`` is a personal API token of that admin.
 
 ``Sampler`` walks /proc once a second (one ``stat`` read per process) and records, per group of
 processes, CPU% (of one core: 200% is both cores of a two-core machine) and RSS, the whole
@@ -29,6 +30,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _auth import admin_token, bearer, with_admin
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -68,7 +71,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     for name in ("PYTHONDONTWRITEBYTECODE", "FERROUS_URL", "FERROUS_DATABASE_URL"):
         env.pop(name, None)
     env.update(extra or {})
-    return env
+    return with_admin(env)
 
 
 @dataclass
@@ -80,6 +83,11 @@ class Child:
     url: str = ""
     work_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    token: str = ""  # a server's: its first admin's API token
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token) if self.token else {}
 
     @property
     def pid(self) -> int:
@@ -129,6 +137,8 @@ class Processes:
             found = LISTENING.search(line)
             if found:
                 child.url = found[1]
+                if "FERROUS_ADMIN_PASSWORD" in env:
+                    child.token = admin_token(child.url, env["FERROUS_ADMIN_PASSWORD"])
                 return child
             if not line and not child.alive():
                 break

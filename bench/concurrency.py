@@ -202,14 +202,14 @@ class Config:
 # --- HTTP helpers ------------------------------------------------------------------------
 
 
-async def trigger_all(urls: list[str], projects: list[str]) -> list[str]:
+async def trigger_all(urls: list[str], projects: list[str], headers: dict[str, str]) -> list[str]:
     """Trigger one build per entry of ``projects``; clients take turns between the servers."""
     ids: list[str] = []
     left = iter(projects)
 
     async def one_client(index: int) -> None:
         base = urls[index % len(urls)] + "/api/v1"
-        async with httpx.AsyncClient(base_url=base, timeout=300) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=300, headers=headers) as http:
             for project in left:
                 answer = await http.post(f"/projects/{project}/builds", json={})
                 ids.append(answer.raise_for_status().json()["id"])
@@ -219,13 +219,16 @@ async def trigger_all(urls: list[str], projects: list[str]) -> list[str]:
     return ids
 
 
-async def fetch_all(url: str, paths: list[str], as_json: bool = True) -> list[Any]:
+async def fetch_all(
+    url: str, paths: list[str], headers: dict[str, str], as_json: bool = True
+) -> list[Any]:
     """GET every path (8 at a time), in order."""
     out: list[Any] = [None] * len(paths)
     left = iter(enumerate(paths))
 
     async def one_client() -> None:
-        async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=120) as http:
+        base = url + "/api/v1"
+        async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as http:
             for index, path in left:
                 answer = (await http.get(path)).raise_for_status()
                 out[index] = answer.json() if as_json else answer.text
@@ -266,10 +269,17 @@ def claimed_now(client: httpx.Client) -> int:
     return sum(int(agent.get("running_jobs") or 0) for agent in agents)
 
 
-def rest_load(url: str, connections: int, seconds: float, scratch: Path, loadgen: str) -> Any:
+def rest_load(
+    url: str,
+    connections: int,
+    seconds: float,
+    scratch: Path,
+    loadgen: str,
+    headers: dict[str, str],
+) -> Any:
     if loadgen == "wrk" or (loadgen == "auto" and shutil.which("wrk")):
-        return wrk_load(url, connections, seconds, scratch)
-    return asyncio.run(python_load(url, connections, seconds))
+        return wrk_load(url, connections, seconds, scratch, headers)
+    return asyncio.run(python_load(url, connections, seconds, headers))
 
 
 def log_problems(children: list[Child]) -> dict[str, int]:
@@ -374,7 +384,10 @@ class Cluster:
         self.sampler = sampler
         self.root = root
         self.urls = [server.url for server in servers]
-        self.client = httpx.Client(base_url=self.urls[0] + "/api/v1", timeout=120)
+        self.headers = servers[0].headers  # the admin's: servers share their database
+        self.client = httpx.Client(
+            base_url=self.urls[0] + "/api/v1", timeout=120, headers=self.headers
+        )
 
     def add_project(self, name: str, pipeline: str) -> str:
         repo = make_repo(self.root / "repos" / name, pipeline)
@@ -409,7 +422,9 @@ def hold(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
     progress(f"hold: triggering {len(projects)} builds, {args.jobs} jobs of sleep {args.sleep}")
     counters = cluster.database_counters()
     t0 = time.time()
-    triggering = Background(lambda: asyncio.run(trigger_all(cluster.urls, projects)))
+    triggering = Background(
+        lambda: asyncio.run(trigger_all(cluster.urls, projects, cluster.headers))
+    )
 
     # Ramp: until the server says every job is claimed and /proc shows every script.
     timeline: list[list[float]] = []
@@ -453,11 +468,12 @@ def hold(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
     if all_scripts is not None:  # stay inside the window where every job runs, if we can
         each = min(each, max(2.0, (ends_at - time.time() - 2) / 2))
     rest_start = time.time()
+    load = (args.rest_connections, each, cluster.root, args.loadgen, cluster.headers)
     rest: dict[str, Any] = {
         "seconds_each": round(each, 1),
         "jobs_running_before": claimed_now(client),
-        "list_builds": rest_load(listing, args.rest_connections, each, cluster.root, args.loadgen),
-        "get_build": rest_load(one_build, args.rest_connections, each, cluster.root, args.loadgen),
+        "list_builds": rest_load(listing, *load),
+        "get_build": rest_load(one_build, *load),
     }
     rest_end = time.time()
     rest["jobs_running_after"] = claimed_now(client)
@@ -471,11 +487,10 @@ def hold(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
     window["whole"] = sampler.window(t0, drained)
     progress(f"hold: builds finished ({len(unfinished)} unfinished) after {drained - t0:.1f}s")
 
-    builds = asyncio.run(fetch_all(cluster.urls[0], [f"/builds/{i}" for i in ids]))
+    builds = asyncio.run(fetch_all(cluster.urls[0], [f"/builds/{i}" for i in ids], cluster.headers))
     jobs = [(build, job) for build in builds for job in build["jobs"]]
-    logs = asyncio.run(
-        fetch_all(cluster.urls[0], [f"/jobs/{job['id']}/log" for _, job in jobs], as_json=False)
-    )
+    log_paths = [f"/jobs/{job['id']}/log" for _, job in jobs]
+    logs = asyncio.run(fetch_all(cluster.urls[0], log_paths, cluster.headers, as_json=False))
     claim, queue_wait, to_script = [], [], []
     started, stamped, finished = [], [], []
     for (build, job), log in zip(jobs, logs, strict=True):
@@ -495,8 +510,8 @@ def hold(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
         len(stamped) == args.jobs and bool(finished) and max(stamped) < min(finished, default=0)
     )
     rest_after = {
-        "list_builds": rest_load(listing, args.rest_connections, each, cluster.root, args.loadgen),
-        "get_build": rest_load(one_build, args.rest_connections, each, cluster.root, args.loadgen),
+        "list_builds": rest_load(listing, *load),
+        "get_build": rest_load(one_build, *load),
     }
     return {
         "jobs": args.jobs,
@@ -540,12 +555,12 @@ def throughput(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
     progress(f"throughput: triggering {len(projects)} builds of {per_build} jobs (true)")
     counters = cluster.database_counters()
     t0 = time.time()
-    ids = asyncio.run(trigger_all(cluster.urls, projects))
+    ids = asyncio.run(trigger_all(cluster.urls, projects, cluster.headers))
     triggered = time.time()
     found = wait_finished(cluster.client, ids, t0 + args.timeout)
     done = time.time()
     unfinished = sum(found.get(i) not in FINISHED for i in ids)
-    builds = asyncio.run(fetch_all(cluster.urls[0], [f"/builds/{i}" for i in ids]))
+    builds = asyncio.run(fetch_all(cluster.urls[0], [f"/builds/{i}" for i in ids], cluster.headers))
     claim, queue_wait, finished = [], [], []
     build_ends = []
     for build in builds:

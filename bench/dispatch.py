@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 
+from _auth import admin_token, bearer, with_admin
 from rest_load import python_load, wrk_load
 
 LISTENING = re.compile(r"listening on (http://\S+)")
@@ -165,12 +166,14 @@ def idle_latency(client: httpx.Client, project: str, count: int) -> dict[str, An
     }
 
 
-async def trigger_all(url: str, project: str, count: int, clients: int) -> list[str]:
+async def trigger_all(
+    url: str, project: str, count: int, clients: int, headers: dict[str, str]
+) -> list[str]:
     ids: list[str] = []
     left = iter(range(count))
 
     async def one_client() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as http:
             for _ in left:
                 answer = await http.post(f"/projects/{project}/builds", json={})
                 ids.append(answer.raise_for_status().json()["id"])
@@ -183,7 +186,7 @@ def throughput(
     client: httpx.Client, url: str, project: str, count: int, clients: int
 ) -> dict[str, Any]:
     first = time.time()
-    ids = asyncio.run(trigger_all(url, project, count, clients))
+    ids = asyncio.run(trigger_all(url, project, count, clients, dict(client.headers)))
     triggered = time.time()
     for build_id in ids:  # in trigger order, roughly the order they finish in
         wait_finished(client, build_id, 0.05)
@@ -222,7 +225,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ferrous-bench-"))
-    env = {**os.environ}
+    env = with_admin({**os.environ})
     env.pop("FERROUS_URL", None)
     db_name = f"ferrous_bench_{uuid.uuid4().hex[:10]}"
     if args.database == "postgres":
@@ -240,7 +243,8 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "rss_mb": {"idle": rss_mb(proc.pid)},
         }
-        with httpx.Client(base_url=url + "/api/v1", timeout=60) as client:
+        headers = bearer(admin_token(url, env["FERROUS_ADMIN_PASSWORD"]))
+        with httpx.Client(base_url=url + "/api/v1", timeout=60, headers=headers) as client:
             body = {"name": "bench", "repo_url": str(repo), "default_branch": "main"}
             client.post("/projects", json=body).raise_for_status()
             wait_finished(client, client.post("/projects/bench/builds", json={}).json()["id"], 0.01)
@@ -251,9 +255,9 @@ def main() -> None:
         target = url + "/api/v1/builds?limit=50"
         use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
         if use_wrk:
-            result["rest"] = wrk_load(target, 20, args.seconds, root)
+            result["rest"] = wrk_load(target, 20, args.seconds, root, headers)
         else:
-            result["rest"] = asyncio.run(python_load(target, 20, args.seconds))
+            result["rest"] = asyncio.run(python_load(target, 20, args.seconds, headers))
         result["rss_mb"]["after_load"] = rss_mb(proc.pid)
         print(json.dumps(result, indent=2))
     finally:

@@ -26,10 +26,18 @@ end
 """
 
 
-def wrk_load(url: str, connections: int, seconds: float, scratch: Path) -> dict[str, Any]:
+def wrk_load(
+    url: str,
+    connections: int,
+    seconds: float,
+    scratch: Path,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     script = scratch / "report.lua"
     script.write_text(WRK_REPORT)
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
     p50, p95, p99, top, requests, duration, errors = (int(x) for x in line.split()[1:])
@@ -46,10 +54,13 @@ def wrk_load(url: str, connections: int, seconds: float, scratch: Path) -> dict[
     }
 
 
-async def python_load(url: str, connections: int, seconds: float) -> dict[str, Any]:
+async def python_load(
+    url: str, connections: int, seconds: float, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+    lines = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{lines}\r\n".encode()
     latencies: list[float] = []
     errors = 0
     started = time.perf_counter()

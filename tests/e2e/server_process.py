@@ -1,4 +1,10 @@
-"""A real ``ferrous serve`` process for end-to-end tests, on SQLite or PostgreSQL."""
+"""A real ``ferrous serve`` process for end-to-end tests, on SQLite or PostgreSQL.
+
+Its first admin's password is ``tests.auth.ADMIN_PASSWORD`` unless the test sets
+``FERROUS_ADMIN_PASSWORD``; ``token`` is a personal API token of that admin, made on first
+use (servers sharing a database share their admin), which ``client()`` sends and
+``cli_env()`` hands to ``ferrous`` commands as ``FERROUS_TOKEN``.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +23,28 @@ from typing import Any
 import asyncpg
 import httpx
 
-LISTENING = re.compile(r"listening on (http://\S+)")
+from tests.auth import ADMIN_PASSWORD, bearer, server_token
+
+LISTENING = re.compile(r"listening on (https?://\S+)")
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, *, agents: int = 3, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        agents: int = 3,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),  # more `ferrous serve` options
+    ):
         self.data_dir = data_dir
         self.agents = agents
+        self.args = args
         self.env = {**os.environ, **(env or {})}
         self.env.pop("FERROUS_URL", None)
+        self.env.pop("FERROUS_TOKEN", None)
+        self.env.setdefault("FERROUS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        self._token: str | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.log = data_dir / "server.log"
@@ -33,7 +52,7 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "ferrous", "serve", "--port", "0"]
-        argv += ["--data-dir", str(self.data_dir), "--agents", str(self.agents)]
+        argv += ["--data-dir", str(self.data_dir), "--agents", str(self.agents), *self.args]
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
                 argv, env=self.env, stdout=subprocess.PIPE, stderr=log, text=True
@@ -66,8 +85,20 @@ class ServerProcess:
         self.proc.kill()
         self.proc.wait()
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url + "/api/v1", timeout=30.0)
+    @property
+    def token(self) -> str:
+        """The admin's API token (it outlives restarts: it is in the database)."""
+        if self._token is None:
+            self._token = server_token(self.url, self.env["FERROUS_ADMIN_PASSWORD"])
+        return self._token
+
+    def client(self, *, signed_in: bool = True) -> httpx.Client:
+        headers = bearer(self.token) if signed_in else None
+        return httpx.Client(base_url=self.url + "/api/v1", timeout=30.0, headers=headers)
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a ``ferrous`` command talking to this server as its admin."""
+        return {**os.environ, "FERROUS_URL": self.url, "FERROUS_TOKEN": self.token, "NO_COLOR": "1"}
 
 
 def wait_for_build(client: httpx.Client, build_id: str, timeout: float = 90.0) -> dict[str, Any]:

@@ -44,6 +44,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.auth import bearer
 from tests.e2e.broker_processes import BROKERS, BrokerProcess
 from tests.e2e.conftest import git_repo
 from tests.e2e.server_process import (
@@ -181,8 +182,9 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
 class LogFollower:
     """Follows a job's live log (SSE) in a thread, until its ``end`` event."""
 
-    def __init__(self, server_url: str, job_id: str) -> None:
+    def __init__(self, server_url: str, job_id: str, token: str) -> None:
         self.url = f"{server_url}/api/v1/jobs/{job_id}/log/stream"
+        self.headers = bearer(token)
         self.text = ""
         self.end: dict[str, Any] | None = None
         self.error: BaseException | None = None
@@ -191,7 +193,7 @@ class LogFollower:
 
     def _follow(self) -> None:
         try:
-            with httpx.stream("GET", self.url, timeout=60.0) as stream:
+            with httpx.stream("GET", self.url, headers=self.headers, timeout=60.0) as stream:
                 event = "message"
                 for line in stream.iter_lines():
                     if line.startswith("event:"):
@@ -273,7 +275,8 @@ def _run_scenario(cluster: Cluster, client: httpx.Client, tmp_path: Path) -> Non
     broker, db = cluster.broker, cluster.database_url
     build_id = _trigger(client, tmp_path, "app", PIPELINE)
     job_ids = {name: job["id"] for name, job in _jobs(client, build_id).items()}
-    followers = {name: LogFollower(cluster.front.url, job_ids[name]) for name in job_ids}
+    front = cluster.front
+    followers = {name: LogFollower(front.url, job_ids[name], front.token) for name in job_ids}
 
     def compile_printing() -> bool:
         log = client.get(f"/jobs/{job_ids['compile']}/log").text

@@ -30,10 +30,9 @@ deploy:
 
 
 def ferrous(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FERROUS_URL": server.url, "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "ferrous", *args],
-        env=env,
+        env=server.cli_env(),
         capture_output=True,
         text=True,
         timeout=120,

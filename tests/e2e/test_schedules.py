@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -36,10 +35,9 @@ report:
 
 
 def ferrous(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FERROUS_URL": server.url, "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "ferrous", *args],
-        env=env,
+        env=server.cli_env(),
         capture_output=True,
         text=True,
         timeout=120,

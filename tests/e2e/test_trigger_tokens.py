@@ -48,7 +48,7 @@ def test_a_trigger_token_starts_a_build(server: ServerProcess, tmp_path: Path) -
     log = server.client().get(f"/jobs/{job['id']}/log").text
     assert "source=trigger target=staging" in log
 
-    [listed] = httpx.get(f"{server.url}/api/v1/projects/app/trigger-tokens").json()["items"]
+    [listed] = server.client().get("/projects/app/trigger-tokens").json()["items"]
     assert listed["last_used_at"] is not None
     ferrous(server, "project", "trigger-token", "revoke", "app", listed["id"])
     refused = httpx.post(url, data=form)  # `curl --data ...`

@@ -181,9 +181,7 @@ def test_a_live_log_on_one_server_shows_what_agents_send_to_the_other(
         build_id = _trigger(client, tmp_path, "live", LIVE)
         job_id = _job(client.get(f"/builds/{build_id}").json(), "talk")["id"]
         text, first_chunk_at, end = "", None, None
-        with httpx.stream(
-            "GET", f"{front.url}/api/v1/jobs/{job_id}/log/stream", timeout=60.0
-        ) as stream:
+        with client.stream("GET", f"/jobs/{job_id}/log/stream", timeout=60.0) as stream:
             event = "message"
             for line in stream.iter_lines():
                 if line.startswith("event:"):

@@ -95,6 +95,7 @@ def jobs(build: dict[str, Any]) -> dict[str, str]:
 def ferrous(server: ServerProcess, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "ferrous", *args, "--url", server.url],
+        env=server.cli_env(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,12 +9,19 @@ from fastapi import FastAPI
 from ferrous import __version__
 from ferrous.api import errors
 from ferrous.api.agent_auth import AgentAuthenticator
+from ferrous.api.audit import AuditMiddleware
+from ferrous.api.client_ip import ClientIpMiddleware, TrustedProxies
+from ferrous.api.cors import add_cors
 from ferrous.api.middleware import RequestIdMiddleware
 from ferrous.api.openapi import finish_openapi
+from ferrous.api.rate_limits import LoginThrottle, RateLimitMiddleware
 from ferrous.api.routers import (
     agent_protocol,
     agent_registration_tokens,
     agents,
+    api_tokens,
+    audit,
+    auth,
     builds,
     hooks,
     jobs,
@@ -22,7 +29,9 @@ from ferrous.api.routers import (
     pipelines,
     projects,
     schedules,
+    secrets,
     trigger_tokens,
+    users,
 )
 from ferrous.api.services import ApiServices
 
@@ -56,7 +65,17 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.agent_authenticator = AgentAuthenticator(
         services.agent_by_token_hash, services.agent_token_cache_seconds
     )
+    app.state.login_throttle = LoginThrottle(services.rate_limiter, services.login_limits)
     errors.install(app)
+    # Added innermost first: a request passes the request id, the client's address, CORS,
+    # the rate limits, then the audit log on its way to the routes. (Authentication that
+    # runs as a middleware goes right before the rate limits: they read its principal.)
+    app.add_middleware(AuditMiddleware, audit_log=services.audit_log)
+    app.add_middleware(
+        RateLimitMiddleware, limiter=services.rate_limiter, limits=services.request_limits
+    )
+    add_cors(app, services.cors_origins)
+    app.add_middleware(ClientIpMiddleware, trusted_proxies=TrustedProxies(services.trusted_proxies))
     app.add_middleware(RequestIdMiddleware)
 
     routers = (
@@ -70,6 +89,11 @@ def create_app(services: ApiServices) -> FastAPI:
         schedules,
         hooks,
         trigger_tokens,
+        auth,
+        users,
+        api_tokens,
+        secrets,
+        audit,
     )
     for module in routers:  # hot first
         app.include_router(module.build_router(services), prefix=API_PREFIX)

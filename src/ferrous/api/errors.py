@@ -8,6 +8,7 @@ same tree, so there is one table and one response shape for every failure.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -15,8 +16,10 @@ from typing import Any, ClassVar
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from ferrous.application.webhooks import WebhookPayloadInvalid, WebhookSignatureInvalid
 from ferrous.domain.errors import (
@@ -27,6 +30,8 @@ from ferrous.domain.errors import (
     InvalidValue,
     NotFound,
     PermissionDenied,
+    RateLimited,
+    RepositoryUnavailable,
     StorageError,
 )
 
@@ -74,8 +79,12 @@ STATUS: dict[type[FerrousError], tuple[int, str]] = {
     InvalidValue: (422, "invalid-value"),
     RangeNotSatisfiable: (416, "range-not-satisfiable"),
     PayloadTooLarge: (413, "payload-too-large"),
+    RateLimited: (429, "rate-limited"),
     WebhookSignatureInvalid: (401, "webhook-unauthenticated"),
     WebhookPayloadInvalid: (400, "webhook-payload-invalid"),
+    # a project's repository that cannot be read (unknown host, refused credentials) is
+    # the project's to fix, not a fault of this server
+    RepositoryUnavailable: (422, "repository-unavailable"),
     StorageError: (503, "storage-unavailable"),
     FerrousError: (500, "internal-error"),
 }
@@ -86,6 +95,11 @@ def status_of(exc: FerrousError) -> tuple[int, str]:
         if cls in STATUS:
             return STATUS[cls]
     return STATUS[FerrousError]
+
+
+def retry_after_seconds(wait: float) -> int:
+    """A Retry-After value: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(wait))
 
 
 def request_id_of(request: Request) -> str | None:
@@ -123,14 +137,13 @@ async def ferrous_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         log.error("request_failed", error=type(exc).__name__, detail=exc.message)
     title = (type(exc).__doc__ or "").strip().splitlines()[0] if type(exc).__doc__ else slug
+    extensions = getattr(exc, "extensions", None)
+    headers = getattr(exc, "headers", None)
+    if isinstance(exc, RateLimited):
+        seconds = retry_after_seconds(exc.retry_after)
+        extensions, headers = {"retry_after": seconds}, {"Retry-After": str(seconds)}
     return problem(
-        request,
-        status,
-        slug,
-        title,
-        exc.message,
-        extensions=getattr(exc, "extensions", None),
-        headers=getattr(exc, "headers", None),
+        request, status, slug, title, exc.message, extensions=extensions, headers=headers
     )
 
 
@@ -177,7 +190,22 @@ async def http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     if exc.status_code == 404 and detail is None:
         detail = f"no route {request.method} {request.url.path}"
-    return problem(request, exc.status_code, slug, phrase, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return problem(request, exc.status_code, slug, phrase, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of the request's path, for a 405's ``Allow`` (RFC 9110 §15.5.6).
+
+    Starlette names only those of the first route of the path, while each method of a path
+    is its own route here (``GET /projects`` and ``POST /projects``)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

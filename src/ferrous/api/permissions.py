@@ -2,48 +2,34 @@
 
 ``require`` returns a FastAPI dependency that checks the permission and carries its name, so
 ``route_permissions(app)`` can list what each route declared (a test insists on exactly one
-per route, and each OpenAPI operation shows it as ``x-permission``). Until users and tokens
-exist every person is allowed; the agent protocol already needs the agent's token.
+per route, and each OpenAPI operation shows it as ``x-permission``). The check:
 
-Who will hold what (DESIGN §7): viewer the ``*:read`` ones; developer also trigger, cancel,
-retry, play and ``*:write``; admin everything, and only admin ``agents:admin`` (agent
-registration tokens: whoever holds one can add machines that run jobs and see their secrets).
+- ``public``: nobody signs in (the route may check its own secret: a webhook's signature,
+  a trigger token, a password, a registration token);
+- ``agent:protocol``: the agent's own token (``api.agent_auth``), nothing else;
+- any other: a person's or a service's token (``api.caller``: 401 problem+json with
+  ``WWW-Authenticate: Bearer`` without a usable one), then ``Principal.may`` answers from
+  the one table, ``domain.access.GRANTS`` (403 problem+json when it says no).
+
+A token of one kind never passes for another: an agent token is no caller's token, and a
+person's or a service's token names no agent. The dependencies name their bearer schemes,
+so the OpenAPI document shows which operations need which token.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, get_args
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from ferrous.api.agent_auth import authenticated_agent
+from ferrous.api.caller import Authenticated
+from ferrous.domain.access import PERMISSIONS, Permission, Principal, PrincipalKind
+from ferrous.domain.errors import PermissionDenied
 
-Permission = Literal[
-    "projects:read",
-    "projects:write",
-    "pipelines:read",
-    "pipelines:write",
-    "builds:read",
-    "builds:trigger",
-    "builds:cancel",
-    "builds:retry",
-    "jobs:read",
-    "jobs:retry",
-    "jobs:play",
-    "logs:read",
-    "agents:read",
-    "agents:admin",  # admin only: agent registration tokens
-    "schedules:read",
-    "schedules:write",
-    "triggers:read",  # a project's pipeline trigger tokens (never their secrets)
-    "triggers:write",  # create and revoke them: a token starts builds without an account
-    "agent:protocol",
-    "public",
-]
-PERMISSIONS: frozenset[str] = frozenset(get_args(Permission))
 _ATTRIBUTE = "ferrous_permission"
 
 
@@ -56,17 +42,34 @@ def require(permission: Permission) -> Any:
 
 @functools.cache
 def _checker(permission: str) -> Callable[..., Awaitable[Any]]:
+    checker: Callable[..., Awaitable[Any]]
     if permission == "agent:protocol":
-        checker: Callable[..., Awaitable[Any]] = authenticated_agent
+        checker = authenticated_agent
+    elif permission == "public":
+
+        async def anyone() -> None:
+            """Nobody signs in here; the route checks its own secret, if it has one."""
+
+        checker = anyone
     else:
 
-        async def allow() -> None:
-            """Everyone may, until users, roles and API tokens arrive."""
+        async def check(found: Authenticated) -> Principal:
+            principal = found.principal
+            if not principal.may(permission):
+                raise PermissionDenied(refusal(principal, permission))
+            return principal
 
-        allow.__name__ = allow.__qualname__ = "allow_" + permission.replace(":", "_")
-        checker = allow
+        check.__name__ = check.__qualname__ = "require_" + permission.replace(":", "_")
+        checker = check
     setattr(checker, _ATTRIBUTE, permission)
     return checker
+
+
+def refusal(principal: Principal, permission: str) -> str:
+    """What a 403 says: who asked, and what they lack (never what else they could do)."""
+    if principal.kind == PrincipalKind.SERVICE:
+        return f"the service token {principal.name!r} has no scope {permission!r}"
+    return f"{principal.name} ({principal.role.value}) may not do this: it needs {permission!r}"
 
 
 def declared_permissions(route: RouteContext) -> list[str]:

@@ -9,10 +9,14 @@ stream holds no database connection while it waits.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ferrous.api.rate_limits import LoginLimits, RequestLimits
+from ferrous.application.authentication import Authenticator
 from ferrous.application.commands import Command
+from ferrous.application.guard_ports import AuditLog, RateLimiter
+from ferrous.application.identity_queries import IdentityQueries
 from ferrous.application.queries import Queries
 
 
@@ -97,3 +101,15 @@ class ApiServices:
     claim_timeout: float = 25.0
     webhook_max_bytes: int = 25 * 1024 * 1024
     agent_token_cache_seconds: float = 10.0
+    #: who calls, from an access token or an API token; None: nobody can sign in
+    authenticator: Authenticator | None = None
+    #: users and API tokens, to list (never their hashes)
+    identities: IdentityQueries | None = None
+    #: where state-changing requests are recorded (``api.audit``); None: nowhere
+    audit_log: AuditLog | None = None
+    #: request and login limits (``api.rate_limits``); None: nothing is limited
+    rate_limiter: RateLimiter | None = None
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
+    cors_origins: tuple[str, ...] = ()  # empty: no CORS headers
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For is believed

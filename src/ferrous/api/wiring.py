@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
+from ferrous.api.rate_limits import LoginLimits, RequestLimits
 from ferrous.api.services import ApiServices, LogSignal, LogSubscription
 from ferrous.application.bootstrap import Server
 from ferrous.application.signals import JobSignals
@@ -51,6 +52,7 @@ class _ClaimWaiter:
 
 
 def api_services(server: Server) -> ApiServices:
+    settings = server.settings
     return ApiServices(
         bus=server.bus,
         queries=server.queries,
@@ -59,6 +61,23 @@ def api_services(server: Server) -> ApiServices:
         claim_waiter=_ClaimWaiter(server.signals),
         agent_by_token_hash=server.agent_by_token_hash,
         agent_registration_token=server.registration_token,
+        authenticator=server.authenticator,
+        identities=server.identities,
         claim_timeout=server.settings.claim_timeout,
         webhook_max_bytes=server.settings.webhook_max_bytes,
+        audit_log=server.audit_log,
+        rate_limiter=server.rate_limiter,
+        request_limits=RequestLimits(
+            per_ip=settings.rate_limit_per_ip,
+            ip_burst=settings.rate_limit_ip_burst,
+            per_user=settings.rate_limit_per_user,
+            user_burst=settings.rate_limit_user_burst,
+        ),
+        login_limits=LoginLimits(
+            failures_per_account=settings.login_failures_per_account,
+            failures_per_ip=settings.login_failures_per_ip,
+            window=settings.login_failure_window,
+        ),
+        cors_origins=settings.cors_origins,
+        trusted_proxies=settings.trusted_proxies,
     )

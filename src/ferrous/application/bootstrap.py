@@ -8,14 +8,17 @@ the ``serve`` command (or a test) starts and stops.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ferrous.application.authentication import Authenticator
 from ferrous.application.background import (
     DELAYED_JOBS,
     LEASE_REAPER,
@@ -27,8 +30,11 @@ from ferrous.application.background import (
     run_lease_reaper,
     run_outbox_relay,
 )
-from ferrous.application.commands import AppendLog
+from ferrous.application.commands import AppendLog, ResealSecrets
 from ferrous.application.dependencies import Dependencies, SystemClock
+from ferrous.application.first_admin import create_first_admin
+from ferrous.application.guard_ports import AuditLog, RateLimiter
+from ferrous.application.identity_queries import IdentityQueries
 from ferrous.application.messagebus import MessageBus
 from ferrous.application.ports import Broker, LeaderLock
 from ferrous.application.queries import Queries
@@ -48,9 +54,14 @@ from ferrous.infrastructure.broker.factory import broker_from_url
 from ferrous.infrastructure.forges.registry import PARSERS
 from ferrous.infrastructure.forges.statuses import HttpCommitStatusClient
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
+from ferrous.infrastructure.ratelimit import rate_limiter_for
+from ferrous.infrastructure.security.access_tokens import JwtAccessTokens, signing_key
+from ferrous.infrastructure.security.passwords import Argon2PasswordHasher
 from ferrous.infrastructure.security.secret_box import AesGcmSecretBox, KeyRing, load_keys
 from ferrous.infrastructure.settings import Settings, registration_token
+from ferrous.infrastructure.sql.audit_log import SqlAuditLog
 from ferrous.infrastructure.sql.engine import create_engine
+from ferrous.infrastructure.sql.identity_queries import SqlIdentityQueries
 from ferrous.infrastructure.sql.leader import leader_lock_for
 from ferrous.infrastructure.sql.migrate import migrate
 from ferrous.infrastructure.sql.outbox import OutboxMessage, relay_outbox
@@ -79,6 +90,10 @@ class Server:
     leader: LeaderLock
     relay_nudge: Flag = field(default_factory=Flag)
     status_sender: StatusSender | None = None  # posts commit statuses to the forges
+    authenticator: Authenticator | None = None  # who calls: access and API tokens
+    identities: IdentityQueries | None = None  # users and API tokens, to list
+    audit_log: AuditLog | None = None  # None: FERROUS_AUDIT_LOG=false
+    rate_limiter: RateLimiter | None = None  # the API's request and login limits
     status_nudge: Flag = field(default_factory=Flag)
     schedules_changed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -141,6 +156,8 @@ class Server:
         await self.broker.close()
         if self.status_sender is not None:
             await self.status_sender.close()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.close()
         await self.engine.dispose()
 
     async def _listen_events(self) -> None:
@@ -182,6 +199,56 @@ async def _resilient(
             await asyncio.sleep(2.0)
 
 
+def with_identities(deps: Dependencies, settings: Settings, keys: KeyRing) -> Dependencies:
+    """``deps`` with what signing people in needs: the password hasher, the access token
+    signer (its key shared by every server of the installation) and the lifetimes."""
+    return replace(
+        deps,
+        passwords=Argon2PasswordHasher(),
+        access_tokens=JwtAccessTokens(signing_key(settings.jwt_key, keys)),
+        access_token_ttl=timedelta(seconds=settings.access_token_ttl),
+        session_ttl=timedelta(seconds=settings.session_ttl),
+    )
+
+
+async def _first_admin(bus: MessageBus, settings: Settings) -> None:
+    """Make ``admin`` on an installation without users, and say so once, on stderr."""
+    created = await create_first_admin(bus, settings.admin_password)
+    if created is None:
+        return
+    user, generated = created
+    password = generated if generated is not None else "from FERROUS_ADMIN_PASSWORD"
+    sys.stderr.write(f"created the first admin: username {user.username}, password {password}\n")
+    sys.stderr.flush()
+    log.warning("first_admin_created", username=user.username, generated=generated is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Administration:
+    """What ``ferrous admin`` works with: the bus and the identities' read side, on the
+    settings' database, without a server running."""
+
+    bus: MessageBus
+    identities: IdentityQueries
+
+
+@asynccontextmanager
+async def administration(settings: Settings) -> AsyncIterator[Administration]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await migrate(engine)
+        deps = Dependencies(
+            clock=SystemClock(),
+            sources=GitSourceRepository(settings.data_dir / "trees", settings.data_dir / "mirrors"),
+        )
+        deps = with_identities(deps, settings, load_keys(settings.secret_key, settings.data_dir))
+        bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
+        yield Administration(bus=bus, identities=SqlIdentityQueries(engine))
+    finally:
+        await engine.dispose()
+
+
 async def bootstrap(settings: Settings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
@@ -200,6 +267,7 @@ async def bootstrap(settings: Settings) -> Server:
         server_url=settings.url,
         webhook_parsers=PARSERS,
     )
+    deps = with_identities(deps, settings, keys())
     bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
     server = Server(
         settings=settings,
@@ -210,6 +278,9 @@ async def bootstrap(settings: Settings) -> Server:
         signals=signals,
         registration_token=registration_token(settings),
         leader=leader_lock_for(engine),
+        audit_log=SqlAuditLog(engine) if settings.audit_log else None,
+        # the broker's Redis, when it is one, unless FERROUS_RATE_LIMIT_URL says otherwise
+        rate_limiter=rate_limiter_for(settings.rate_limit_url, settings.broker_url),
     )
     bus.on_events_committed(server.relay_nudge.set)
     server.status_sender = StatusSender(bus.uow_factory, HttpCommitStatusClient(), deps)
@@ -233,4 +304,28 @@ async def bootstrap(settings: Settings) -> Server:
     for build_event in (BuildCreated, BuildStarted, BuildCompleted):
         bus.subscribe(build_event, status_changed)
     bus.after(AppendLog, log_appended)
+    server.authenticator = Authenticator(bus.uow_factory, deps.access_tokens, deps.clock)
+    server.identities = SqlIdentityQueries(engine)
+    await _first_admin(bus, settings)
     return server
+
+
+async def reseal_stored_secrets(settings: Settings) -> int:
+    """Seal every stored secret again under the current key (``ferrous secrets reseal``);
+    how many values. Servers may run meanwhile: one that meets a value sealed with a key it
+    does not know reloads its keys (the key file is shared; ``FERROUS_SECRET_KEY`` must name
+    the new key on every server first)."""
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await migrate(engine)
+        deps = Dependencies(
+            clock=SystemClock(),
+            sources=GitSourceRepository(settings.data_dir / "trees", settings.data_dir / "mirrors"),
+            secret_box=AesGcmSecretBox(load_keys(settings.secret_key, settings.data_dir)),
+        )
+        projects = await SqlQueries(engine).list_projects()
+        bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
+        resealed: int = await bus.handle(ResealSecrets(project_ids=tuple(p.id for p in projects)))
+        return resealed
+    finally:
+        await engine.dispose()

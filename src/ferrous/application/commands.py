@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ferrous.application.webhooks import WebhookEvent
+from ferrous.domain.access import Principal, Role
+from ferrous.domain.api_token import ApiTokenKind
 from ferrous.domain.forge import ForgeSettings
 from ferrous.domain.repo_credentials import RepoCredentials
 from ferrous.domain.schedule import KEEP, Keep
@@ -153,6 +155,33 @@ class RevokeTriggerToken(Command):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SetSecretVariable(Command):
+    """Create a secret variable, or replace its value and flags (``project_id`` None: an
+    instance variable, every project's)."""
+
+    project_id: str | None
+    name: str
+    value: str = field(repr=False)
+    protected: bool = False
+    masked: bool = True
+    created_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeleteSecretVariable(Command):
+    project_id: str | None
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResealSecrets(Command):
+    """Seal every stored secret again with the secret box's current key (after a rotation),
+    those of ``project_ids`` and the instance's, in one transaction."""
+
+    project_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RunTrigger(Command):
     """An external system starts a build of a project's default pipeline with its token."""
 
@@ -244,3 +273,68 @@ class FireSchedule(Command):
     """Fire a schedule whose tick is due (the firer's command); nothing if it is not due."""
 
     schedule_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CreateUser(Command):
+    """An admin adds a person; without a password one is generated (and returned once)."""
+
+    username: str
+    role: Role | str = Role.VIEWER
+    email: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpdateUser(Command):
+    """Change the fields given; ``KEEP`` leaves one as it is (``email=None``: no address)."""
+
+    user_id: str
+    role: Role | str | Keep = KEEP
+    email: str | Keep | None = KEEP
+    active: bool | Keep = KEEP
+    password: str | Keep = field(default=KEEP, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Login(Command):
+    """Sign in with a password: an access token and the first refresh token of a session."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RefreshSession(Command):
+    """Trade the session's current refresh token for a new access and refresh token."""
+
+    refresh_token: str = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Logout(Command):
+    """End one of the user's sessions: its refresh and access tokens stop working."""
+
+    user_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CreateApiToken(Command):
+    """A person makes a personal token for themselves, or an admin a service token with
+    ``scopes`` (at most one of the two expiries; neither: it never expires)."""
+
+    actor: Principal
+    name: str
+    kind: ApiTokenKind = ApiTokenKind.PERSONAL
+    scopes: frozenset[str] = frozenset()
+    expires_in: timedelta | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevokeApiToken(Command):
+    """Revoke one's own token; an admin may revoke anybody's."""
+
+    actor: Principal
+    token_id: str

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ferrous.application.identity_ports import AccessTokens, PasswordHasher
 from ferrous.application.ports import Clock, SecretBox, SourceRepository
 from ferrous.application.webhooks import WebhookParser
 
@@ -20,10 +21,17 @@ class SystemClock:
 class Dependencies:
     clock: Clock
     sources: SourceRepository
-    #: Seals projects' repository credentials; None: projects cannot have credentials.
+    #: Seals secrets at rest (repository credentials, secret variables); None: none can be kept.
     secret_box: SecretBox | None = None
     lease_timeout: timedelta = timedelta(seconds=60)
     server_url: str = "http://127.0.0.1:8000"
     max_log_bytes: int = 100 * 1024 * 1024  # per job; the rest is cut with a note
     #: Each forge's webhook reader, by the name in the hook URL (``github``, ``gitlab``, ...).
     webhook_parsers: Mapping[str, WebhookParser] = field(default_factory=dict)
+    #: Hashes people's passwords; None: nobody can sign in with a password.
+    passwords: PasswordHasher | None = None
+    #: Signs and checks access tokens (JWT); None: nobody can sign in with a password.
+    access_tokens: AccessTokens | None = None
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    #: how long a sign-in lasts, refreshed or not (sessions do not slide)
+    session_ttl: timedelta = timedelta(days=30)

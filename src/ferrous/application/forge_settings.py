@@ -6,6 +6,8 @@ box's ``context``), and opened only by the status sender, right before a request
 
 from __future__ import annotations
 
+import dataclasses
+
 from ferrous.application.ports import SecretBox
 from ferrous.domain.errors import ConfigInvalid, InvalidValue
 from ferrous.domain.forge import ForgeKind, ForgeLink, ForgeSettings
@@ -69,3 +71,15 @@ def open_token(project_id: str, link: ForgeLink, box: SecretBox | None) -> str:
     if box is None:
         raise ConfigInvalid("a project has a forge token but no secret box is set")
     return box.decrypt(link.token, context=_context(project_id)).decode()
+
+
+def reseal_forge_token(project: Project, box: SecretBox) -> bool:
+    """Seal the project's forge token again (under the box's current key); False: none."""
+    link = project.forge
+    if link is None or not link.token:
+        return False
+    plaintext = box.decrypt(link.token, context=_context(project.id))
+    project.forge = dataclasses.replace(
+        link, token=box.encrypt(plaintext, context=_context(project.id))
+    )
+    return True

@@ -26,6 +26,10 @@ from ferrous.application.use_cases.complete_job import complete_job
 from ferrous.application.use_cases.create_project import create_project, update_project
 from ferrous.application.use_cases.create_registration_token import create_registration_token
 from ferrous.application.use_cases.fire_schedule import fire_schedule, run_schedule
+from ferrous.application.use_cases.manage_api_tokens import (
+    create_api_token,
+    revoke_api_token,
+)
 from ferrous.application.use_cases.manage_pipeline import (
     create_pipeline,
     disable_pipeline,
@@ -36,18 +40,25 @@ from ferrous.application.use_cases.manage_schedule import (
     delete_schedule,
     update_schedule,
 )
+from ferrous.application.use_cases.manage_secret_variables import (
+    delete_secret_variable,
+    set_secret_variable,
+)
 from ferrous.application.use_cases.manage_trigger_tokens import (
     create_trigger_token,
     revoke_trigger_token,
 )
+from ferrous.application.use_cases.manage_users import create_user, update_user
 from ferrous.application.use_cases.play_job import play_job
 from ferrous.application.use_cases.reap_leases import reap_leases
 from ferrous.application.use_cases.receive_webhook import receive_webhook
 from ferrous.application.use_cases.register_agent import register_agent
 from ferrous.application.use_cases.report_job_progress import heartbeat
+from ferrous.application.use_cases.reseal_secrets import reseal_secrets
 from ferrous.application.use_cases.retry_build import retry_build, retry_job
 from ferrous.application.use_cases.revoke_registration_token import revoke_registration_token
 from ferrous.application.use_cases.run_trigger import run_trigger
+from ferrous.application.use_cases.sign_in import login, logout, refresh_session
 from ferrous.application.use_cases.start_due_jobs import start_due_jobs
 from ferrous.application.use_cases.trigger_build import trigger_build
 from ferrous.domain.errors import Contention
@@ -76,6 +87,9 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.RevokeRegistrationToken: revoke_registration_token,
     c.CreateTriggerToken: create_trigger_token,
     c.RevokeTriggerToken: revoke_trigger_token,
+    c.SetSecretVariable: set_secret_variable,
+    c.DeleteSecretVariable: delete_secret_variable,
+    c.ResealSecrets: reseal_secrets,
     c.RunTrigger: run_trigger,
     c.ClaimJob: claim_job,
     c.Heartbeat: heartbeat,
@@ -88,6 +102,13 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.DeleteSchedule: delete_schedule,
     c.RunSchedule: run_schedule,
     c.FireSchedule: fire_schedule,
+    c.CreateUser: create_user,
+    c.UpdateUser: update_user,
+    c.Login: login,
+    c.RefreshSession: refresh_session,
+    c.Logout: logout,
+    c.CreateApiToken: create_api_token,
+    c.RevokeApiToken: revoke_api_token,
 }
 
 #: Tries of a command whose aggregate others keep changing (agents claiming and completing

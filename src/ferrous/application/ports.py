@@ -14,6 +14,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from ferrous.application.identity_ports import (
+    ApiTokenRepository,
+    SessionRepository,
+    UserRepository,
+)
 from ferrous.application.status_ports import StatusReportRepository
 from ferrous.domain.agent import Agent
 from ferrous.domain.build import Build
@@ -22,6 +27,7 @@ from ferrous.domain.project import Pipeline, Project
 from ferrous.domain.registration_token import RegistrationToken
 from ferrous.domain.repo_credentials import RepoCredentials
 from ferrous.domain.schedule import Schedule
+from ferrous.domain.secret_variable import SecretVariable
 from ferrous.domain.trigger_token import TriggerToken
 from ferrous.domain.webhook_delivery import DeliveryRecord
 
@@ -276,6 +282,29 @@ class WebhookDeliveryRepository(Protocol):
         ...
 
 
+class SecretVariableRepository(Protocol):
+    """Secret variables, by owner and name; ``project_id`` None names the instance's."""
+
+    async def find(self, project_id: str | None, name: str) -> SecretVariable | None: ...
+
+    async def list_for(self, project_id: str | None) -> list[SecretVariable]:
+        """The project's own (or the instance's) variables, by name."""
+        ...
+
+    async def add(self, secret: SecretVariable) -> None:
+        """Raises Conflict when the owner has a variable of that name already (a set racing
+        another: the bus runs the loser again, which then replaces it)."""
+        ...
+
+    async def save(self, secret: SecretVariable) -> None:
+        """Store a new sealed value and flags (``replace``). Raises NotFound."""
+        ...
+
+    async def remove(self, secret: SecretVariable) -> None:
+        """Raises NotFound when it is gone already."""
+        ...
+
+
 class LogStore(Protocol):
     async def append(self, job_id: str, offset: int, data: bytes) -> int:
         """Append ``data`` at byte ``offset``; returns the log's length afterwards.
@@ -328,7 +357,19 @@ class UnitOfWork(Protocol):
     def webhook_deliveries(self) -> WebhookDeliveryRepository: ...
 
     @property
+    def secret_variables(self) -> SecretVariableRepository: ...
+
+    @property
     def status_reports(self) -> StatusReportRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def api_tokens(self) -> ApiTokenRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
 
     @property
     def logs(self) -> LogStore: ...
@@ -433,7 +474,7 @@ class SourceRepository(Protocol):
 
 
 class SecretBox(Protocol):
-    """Seals secrets kept at rest (a project's repository credentials).
+    """Seals secrets kept at rest (repository credentials, secret variables).
 
     ``encrypt`` returns printable text to store; ``decrypt`` gives the bytes back and raises
     a ``FerrousError`` for text it cannot open (another key, tampering). ``context`` names

@@ -48,3 +48,13 @@ def unseal(project: Project, box: SecretBox | None) -> RepoCredentials | None:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidValue(f"the credentials of project {project.name!r} are damaged") from exc
     return RepoCredentials.from_json(data)
+
+
+def reseal_credentials(project: Project, box: SecretBox) -> bool:
+    """Seal the project's credentials again (under the box's current key); False: none."""
+    if project.credentials is None:
+        return False
+    plaintext = box.decrypt(project.credentials.sealed, context=_context(project))
+    sealed = box.encrypt(plaintext, context=_context(project))
+    project.credentials = SealedCredentials(kind=project.credentials.kind, sealed=sealed)
+    return True

@@ -152,6 +152,20 @@ class TriggerTokenView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SecretVariableView:
+    """A secret variable as its maintainers see it: never its value, sealed or not."""
+
+    id: str
+    project_id: str | None  # None: an instance variable
+    name: str
+    protected: bool
+    masked: bool
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleView:
     id: str
     project_id: str
@@ -212,6 +226,10 @@ class Queries(Protocol):
 
     async def list_trigger_tokens(self, project_id: str) -> list[TriggerTokenView]:
         """The project's trigger tokens, newest first, revoked and expired ones included."""
+        ...
+
+    async def list_secret_variables(self, project_id: str | None) -> list[SecretVariableView]:
+        """The project's own secret variables (None: the instance's), by name."""
         ...
 
     async def list_schedules(self, project_id: str) -> list[ScheduleView]:

@@ -38,3 +38,12 @@ def unseal_webhook_secret(project: Project, box: SecretBox | None) -> str | None
     if box is None:
         raise ConfigInvalid(f"project {project.name!r} has a webhook secret but no secret box")
     return box.decrypt(project.webhook_secret, context=_context(project)).decode()
+
+
+def reseal_webhook_secret(project: Project, box: SecretBox) -> bool:
+    """Seal the project's webhook secret again (under the box's current key); False: none."""
+    if project.webhook_secret is None:
+        return False
+    plaintext = box.decrypt(project.webhook_secret, context=_context(project))
+    project.webhook_secret = box.encrypt(plaintext, context=_context(project))
+    return True

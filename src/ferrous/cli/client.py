@@ -1,8 +1,11 @@
 """The CLI's side of the REST API: one small client, errors shown as people read them.
 
-The server's address comes from ``--url`` or ``FERROUS_URL`` (default http://127.0.0.1:8000).
-A problem+json answer becomes one line on stderr and exit code 1; a server that does not
-answer says so with the address it tried.
+The server's address comes from ``--url``, ``FERROUS_URL``, or the server ``ferrous login``
+last signed in to (default http://127.0.0.1:8000). Each call carries ``Authorization: Bearer``
+with the token ``credentials.token_for`` picks (``ferrous --token``, ``FERROUS_TOKEN``, or
+the one ``ferrous login`` stored for that server). A problem+json answer becomes one line on
+stderr and exit code 1 (a refused or missing token says how to sign in); a server that does
+not answer says so with the address it tried.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import click
 import typer
+
+from ferrous.cli import credentials
 
 if TYPE_CHECKING:
     import httpx
@@ -23,7 +29,17 @@ API = "/api/v1"
 
 
 def server_url(url: str | None) -> str:
-    return (url or os.environ.get("FERROUS_URL") or DEFAULT_URL).rstrip("/")
+    chosen = url or os.environ.get("FERROUS_URL") or credentials.default_server() or DEFAULT_URL
+    return chosen.rstrip("/")
+
+
+def given_token() -> str | None:
+    """``ferrous --token ...``: the root command's option, if this run has one."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return None
+    token = context.find_root().params.get("token")
+    return token if isinstance(token, str) and token else None
 
 
 def fail(message: str) -> typer.Exit:
@@ -32,12 +48,19 @@ def fail(message: str) -> typer.Exit:
 
 
 class Client:
-    def __init__(self, url: str | None) -> None:
+    def __init__(
+        self, url: str | None, *, token: str | None = None, signed_in: bool = True
+    ) -> None:
+        """``token`` beats the usual choice; ``signed_in=False`` sends none at all."""
         import httpx  # here, not at the top: `ferrous lint` and `run` need no HTTP client
 
         self._httpx = httpx
         self.base = server_url(url)
-        self.http = httpx.Client(base_url=self.base + API, timeout=30.0)
+        self.token: str | None = None
+        if signed_in:
+            self.token = token or credentials.token_for(self.base, given_token())
+        self.headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.http = httpx.Client(base_url=self.base + API, timeout=30.0, headers=self.headers)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -45,7 +68,7 @@ class Client:
         except self._httpx.TransportError as exc:
             raise fail(f"cannot reach the server at {self.base}: {exc}") from exc
         if response.status_code >= 400:
-            raise fail(_problem_text(response))
+            raise fail(self._refusal(response))
         if response.status_code == 204 or not response.content:
             return None
         if response.headers.get("content-type", "").startswith("application/json"):
@@ -70,12 +93,12 @@ class Client:
                 "GET",
                 f"{self.base}{API}/jobs/{job_id}/log/stream",
                 params=params,
-                headers=headers,
+                headers={**self.headers, **headers},
                 timeout=self._httpx.Timeout(30.0, read=None),
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise fail(_problem_text(response))
+                    raise fail(self._refusal(response))
                 event, data = "message", list[str]()
                 for line in response.iter_lines():
                     if not line:
@@ -88,6 +111,19 @@ class Client:
                         data.append(line[5:].removeprefix(" "))
         except self._httpx.TransportError as exc:
             raise fail(f"lost the log stream from {self.base}: {exc}") from exc
+
+    def _refusal(self, response: httpx.Response) -> str:
+        """The problem's line; a call that needs a caller says how to become one."""
+        text = _problem_text(response)
+        if (
+            response.status_code != 401
+            or "bearer" not in response.headers.get("www-authenticate", "").lower()
+        ):
+            return text
+        login = f"ferrous login --server {self.base}"
+        if self.token is None:
+            return f"{text}; not signed in: run `{login}`, or set FERROUS_TOKEN"
+        return f"{text}; the token was refused: run `{login}` again, or check FERROUS_TOKEN"
 
 
 def _problem_text(response: httpx.Response) -> str:

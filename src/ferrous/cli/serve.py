@@ -24,12 +24,32 @@ def serve_command(
     agents: Annotated[
         int | None, typer.Option(help="Embedded agents (default: CPU count; 0 for none).")
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The certificate's PEM private key.")
+    ] = None,
 ) -> None:
+    from ferrous.cli.client import fail
+    from ferrous.domain.errors import ConfigInvalid
     from ferrous.infrastructure.logging import configure_logging
     from ferrous.infrastructure.settings import load_settings
 
-    settings = load_settings(port=port, host=host, data_dir=data_dir, agents=agents)
-    configure_logging(settings.log_level, settings.log_format)
-    from ferrous.cli.server_process import run_server
+    try:
+        settings = load_settings(
+            port=port,
+            host=host,
+            data_dir=data_dir,
+            agents=agents,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
+        from ferrous.cli.server_process import run_server, tls_files
 
+        tls_files(settings)
+    except ConfigInvalid as exc:
+        raise fail(exc.message) from exc
+    configure_logging(settings.log_level, settings.log_format)
     run_server(settings)

@@ -146,6 +146,9 @@ class Build:
     schedule_id: str | None = None  # the schedule that started it (source "schedule")
     #: its ``workflow:auto_cancel:on_new_commit``: what a newer build of its ref may cancel
     auto_cancel: AutoCancel = AutoCancel.CONSERVATIVE
+    #: its ref was protected when it was created (a tag, or the default branch reached by
+    #: its own name): its jobs get the protected secret variables
+    protected_ref: bool = False
     version: int = 0  # optimistic concurrency: bumped on every save
     events: list[Event] = field(default_factory=list)
 
@@ -165,6 +168,7 @@ class Build:
         now: datetime,
         schedule_id: str | None = None,
         auto_cancel: AutoCancel = AutoCancel.CONSERVATIVE,
+        protected_ref: bool = False,
     ) -> Build:
         """A new build; with no job (a config error, or rules left nothing) it is finished."""
         build = cls(
@@ -181,6 +185,7 @@ class Build:
             problems=list(problems),
             schedule_id=schedule_id,
             auto_cancel=auto_cancel,
+            protected_ref=protected_ref,
         )
         for definition, spec in jobs:
             if definition.when == When.NEVER:

@@ -40,6 +40,14 @@ class InvalidValue(FerrousError):
     """A value is outside what is allowed."""
 
 
+class RateLimited(FerrousError):
+    """Too many requests; try again later."""
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until a try may succeed
+
+
 class ConfigInvalid(FerrousError):
     """The pipeline configuration is invalid."""
 

@@ -32,6 +32,14 @@ class Settings(BaseModel):
     #: AES-GCM keys for secrets at rest (base64, comma-separated, newest first); default:
     #: the key file ``data_dir/secret.key``, made on first use (``security.secret_box``)
     secret_key: str | None = Field(default=None, repr=False)
+    #: signs access tokens (HS256, at least 32 characters); default: derived from the
+    #: newest secret key, so every server of an installation agrees
+    jwt_key: str | None = Field(default=None, repr=False, min_length=32)
+    access_token_ttl: float = Field(default=900.0, gt=0)  # seconds an access token lasts
+    session_ttl: float = Field(default=30 * 86400.0, gt=0)  # seconds a sign-in lasts
+    #: the first admin's password, used once when there is no user yet; default: generated
+    #: and printed on stderr
+    admin_password: str | None = Field(default=None, repr=False)
     lease_timeout: float = Field(default=60.0, gt=0)
     claim_timeout: float = Field(default=25.0, gt=0)
     #: the schedule firer looks for schedules changed on other servers at least this often
@@ -40,6 +48,25 @@ class Settings(BaseModel):
     webhook_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    #: record every state-changing request in the audit log (false: record nothing)
+    audit_log: bool = True
+    #: browser origins allowed to call the API (CORS); empty: no CORS headers at all
+    cors_origins: tuple[str, ...] = ()
+    #: peers whose X-Forwarded-For is believed: addresses or networks (10.0.0.0/8)
+    trusted_proxies: tuple[str, ...] = ()
+    #: where rate limit buckets live: memory:// or redis://...; default: the broker's Redis
+    rate_limit_url: str | None = Field(default=None, repr=False)
+    rate_limit_per_ip: float = Field(default=20.0, ge=0)  # requests per second; 0: no limit
+    rate_limit_ip_burst: int = Field(default=100, ge=1)
+    rate_limit_per_user: float = Field(default=50.0, ge=0)
+    rate_limit_user_burst: int = Field(default=200, ge=1)
+    #: failed logins allowed per login_failure_window (seconds); 0: no limit
+    login_failures_per_account: int = Field(default=5, ge=0)
+    login_failures_per_ip: int = Field(default=20, ge=0)
+    login_failure_window: float = Field(default=900.0, gt=0)
+    #: HTTPS: a PEM certificate (chain) and its private key; both or neither
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     model_config = {"frozen": True}
 

@@ -63,9 +63,7 @@ async def test_agents_claiming_and_finishing_jobs_of_one_build_never_retry(
             await bus.handle(c.Heartbeat(agent_id=agent_id, running_job_ids=(payload["job_id"],)))
             await asyncio.sleep(0.01)  # runs it (SQLite's inline statements never yield)
             await bus.handle(
-                c.CompleteJob(
-                    agent_id=agent_id, job_id=payload["job_id"], attempt=1, exit_code=0
-                )
+                c.CompleteJob(agent_id=agent_id, job_id=payload["job_id"], attempt=1, exit_code=0)
             )
 
     with capture_logs() as logs:

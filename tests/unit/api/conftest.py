@@ -22,9 +22,12 @@ def app(world: FakeWorld) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI, world: FakeWorld) -> AsyncIterator[httpx.AsyncClient]:
+    """A client signed in as an admin (``world.people`` has the other roles' tokens)."""
     transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=world.people.headers()
+    ) as client:
         yield client
 
 

@@ -33,6 +33,7 @@ from ferrous.application.queries import (
 )
 from ferrous.application.use_cases.register_agent import hash_token
 from ferrous.domain.errors import Conflict, InvalidCredentials, InvalidTransition, NotFound
+from tests.auth import People, people
 
 T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
 REGISTRATION_TOKEN = "reg-secret"
@@ -237,6 +238,8 @@ class FakeWorld:
     registration_tokens: set[str] = field(default_factory=set)  # admin-created, unlimited
     lookups: int = 0
     counter: int = 0
+    #: admin, developer and viewer with their tokens; ``people.headers()`` is the admin's
+    people: People = field(default_factory=people)
 
     def services(self, **changes: Any) -> ApiServices:
         base = ApiServices(
@@ -248,6 +251,7 @@ class FakeWorld:
             agent_by_token_hash=self.agent_by_token_hash,
             agent_registration_token=REGISTRATION_TOKEN,
             claim_timeout=5.0,
+            authenticator=self.people.authenticator,
         )
         return dataclasses.replace(base, **changes)
 

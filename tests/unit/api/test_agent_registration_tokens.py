@@ -22,6 +22,7 @@ from ferrous.application.messagebus import MessageBus
 from ferrous.application.use_cases.register_agent import hash_token
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
+from tests.auth import people
 from tests.unit.api.conftest import assert_problem
 from tests.unit.api.fakes import FakeFeed, FakeLogs, FakeWaiter
 
@@ -45,6 +46,7 @@ async def client(store: InMemoryStore, tmp_path: Path) -> AsyncIterator[httpx.As
     async def agent_by_token_hash(token_hash: str) -> str | None:
         return next((a.id for a in store.agents.values() if a.token_hash == token_hash), None)
 
+    signed = people(store)
     services = ApiServices(
         bus=bus,
         queries=InMemoryQueries(store),
@@ -53,9 +55,12 @@ async def client(store: InMemoryStore, tmp_path: Path) -> AsyncIterator[httpx.As
         claim_waiter=FakeWaiter(),
         agent_by_token_hash=agent_by_token_hash,
         agent_registration_token=BOOTSTRAP,
+        authenticator=signed.authenticator,
     )
     transport = httpx.ASGITransport(create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=signed.headers()
+    ) as client:
         yield client
 
 

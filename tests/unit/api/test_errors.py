@@ -21,6 +21,7 @@ from ferrous.domain.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    RepositoryUnavailable,
     StorageError,
 )
 from tests.unit.api.conftest import assert_problem
@@ -37,6 +38,7 @@ from tests.unit.api.fakes import FakeWorld
         (errors.Unauthenticated(), 401),
         (ConfigInvalid(), 422),
         (StorageError(), 503),
+        (RepositoryUnavailable(), 422),
         (ExecutionError(), 500),
         (FerrousError(), 500),
         (errors.RangeNotSatisfiable(10), 416),
@@ -80,12 +82,17 @@ class FailingQueries:
 
 def app_failing_with(world: FakeWorld, error: Exception) -> tuple[FastAPI, FailingQueries]:
     queries = FailingQueries(error)
-    return create_app(world.services(queries=queries)), queries
+    app = create_app(world.services(queries=queries))
+    app.state.test_headers = world.people.headers()
+    return app, queries
 
 
 async def get(app: FastAPI, path: str, **kwargs: Any) -> httpx.Response:
+    """``path`` as the admin of the app's world."""
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=app.state.test_headers
+    ) as client:
         return await client.get(path, **kwargs)
 
 
@@ -148,7 +155,7 @@ async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient
 
     assert missing["detail"] == "no route GET /api/v1/nothing-here"
     assert assert_problem(wrong_method, 405)["title"] == "Method Not Allowed"
-    assert "allow" in wrong_method.headers
+    assert wrong_method.headers["allow"] == "GET, POST"  # both routes of the path
 
 
 async def test_healthz_and_docs(client: httpx.AsyncClient) -> None:

@@ -20,6 +20,7 @@ from ferrous.infrastructure.memory import (
     PlaintextSecretBox,
     memory_uow_factory,
 )
+from tests.auth import people
 from tests.unit.api.conftest import assert_problem
 from tests.unit.api.fakes import FakeFeed, FakeWaiter
 from tests.unit.api.test_with_memory_adapters import FolderSources, StoreLogs
@@ -42,6 +43,7 @@ async def client(tmp_path: Path, store: InMemoryStore) -> AsyncIterator[httpx.As
     deps = Dependencies(
         clock=SystemClock(), sources=FolderSources(tmp_path), secret_box=PlaintextSecretBox()
     )
+    signed = people(store)
     services = ApiServices(
         bus=MessageBus(memory_uow_factory(store), deps),
         queries=InMemoryQueries(store),
@@ -50,10 +52,13 @@ async def client(tmp_path: Path, store: InMemoryStore) -> AsyncIterator[httpx.As
         claim_waiter=FakeWaiter(),
         agent_by_token_hash=no_agent,
         agent_registration_token="reg",
+        authenticator=signed.authenticator,
         claim_timeout=0.01,
     )
     transport = httpx.ASGITransport(create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=signed.headers()
+    ) as client:
         yield client
 
 

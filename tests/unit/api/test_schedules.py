@@ -15,6 +15,7 @@ from ferrous.api.services import ApiServices
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.messagebus import MessageBus
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
+from tests.auth import people
 from tests.unit.api.conftest import assert_problem
 from tests.unit.api.fakes import FakeFeed, FakeWaiter
 from tests.unit.api.test_with_memory_adapters import PIPELINE, FolderSources, StoreLogs
@@ -38,6 +39,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async def no_agent(token_hash: str) -> str | None:
         return None
 
+    signed = people(store)
     services = ApiServices(
         bus=bus,
         queries=InMemoryQueries(store),
@@ -46,9 +48,12 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         claim_waiter=FakeWaiter(),
         agent_by_token_hash=no_agent,
         agent_registration_token="reg",
+        authenticator=signed.authenticator,
     )
     transport = httpx.ASGITransport(create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=signed.headers()
+    ) as client:
         created = await client.post(
             "/api/v1/projects", json={"name": "demo", "repo_url": "/srv/demo.git"}
         )

@@ -18,6 +18,7 @@ from ferrous.api.app import create_app
 from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.messagebus import MessageBus
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
+from tests.auth import people
 from tests.unit.api.conftest import assert_problem, create_project
 from tests.unit.api.fakes import FakeWorld
 from tests.unit.api.test_with_memory_adapters import FolderSources
@@ -38,9 +39,12 @@ async def client(store: InMemoryStore, tmp_path: Path) -> AsyncIterator[httpx.As
         memory_uow_factory(store),
         Dependencies(clock=SystemClock(), sources=FolderSources(tmp_path)),
     )
-    services = FakeWorld().services(bus=bus, queries=InMemoryQueries(store))
+    world = FakeWorld(people=people(store))
+    services = world.services(bus=bus, queries=InMemoryQueries(store))
     transport = httpx.ASGITransport(create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=world.people.headers()
+    ) as client:
         await create_project(client)
         yield client
 

@@ -24,6 +24,7 @@ from ferrous.application.messagebus import MessageBus
 from ferrous.infrastructure.forges.registry import PARSERS
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
 from ferrous.infrastructure.memory.secret_box import PlaintextSecretBox
+from tests.auth import people
 from tests.unit.api.conftest import assert_problem
 from tests.unit.api.fakes import FakeFeed, FakeWaiter
 from tests.unit.api.test_with_memory_adapters import FolderSources, StoreLogs
@@ -57,6 +58,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async def no_agent(token_hash: str) -> str | None:
         return None
 
+    signed = people(store)
     services = ApiServices(
         bus=MessageBus(memory_uow_factory(store), deps),
         queries=InMemoryQueries(store),
@@ -65,10 +67,13 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         claim_waiter=FakeWaiter(),
         agent_by_token_hash=no_agent,
         agent_registration_token="reg",
+        authenticator=signed.authenticator,
         webhook_max_bytes=MAX_BYTES,
     )
     transport = httpx.ASGITransport(create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=signed.headers()
+    ) as client:
         created = await client.post(
             "/api/v1/projects",
             json={"name": "hello", "repo_url": "/srv/hello.git", "webhook_secret": PROJECT_SECRET},

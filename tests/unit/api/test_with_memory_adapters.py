@@ -20,6 +20,7 @@ from ferrous.application.messagebus import MessageBus
 from ferrous.application.ports import ResolvedRef
 from ferrous.domain.errors import NotFound
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
+from tests.auth import people
 from tests.unit.api.conftest import assert_problem
 from tests.unit.api.fakes import FakeFeed, FakeWaiter
 
@@ -88,6 +89,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
             raise NotFound()
         return agent.id
 
+    signed = people(store)
     services = ApiServices(
         bus=bus,
         queries=InMemoryQueries(store),
@@ -96,10 +98,13 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         claim_waiter=FakeWaiter(),
         agent_by_token_hash=agent_by_token_hash,
         agent_registration_token="reg",
+        authenticator=signed.authenticator,
         claim_timeout=0.01,
     )
     transport = httpx.ASGITransport(create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=signed.headers()
+    ) as client:
         yield client
 
 

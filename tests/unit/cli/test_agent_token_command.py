@@ -8,15 +8,11 @@ can capture it; errors are one line on stderr and exit code 1.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -27,12 +23,16 @@ from ferrous.application.messagebus import MessageBus
 from ferrous.cli.main import app
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
+from tests.auth import people
 from tests.unit.api.fakes import FakeFeed, FakeLogs, FakeWaiter
+from tests.unit.cli.conftest import api_in_thread
 
 
 @pytest.fixture
-def server_url(tmp_path: Path) -> Iterator[str]:
+def server_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     store = InMemoryStore()
+    signed = people(store)
+    monkeypatch.setenv("FERROUS_TOKEN", signed.tokens["admin"])
     bus = MessageBus(
         memory_uow_factory(store),
         Dependencies(clock=SystemClock(), sources=GitSourceRepository(tmp_path / "trees")),
@@ -49,24 +49,10 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         claim_waiter=FakeWaiter(),
         agent_by_token_hash=agent_by_token_hash,
         agent_registration_token="",
+        authenticator=signed.authenticator,
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "the API did not start"
-        assert time.monotonic() < deadline, "the API did not start in time"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with api_in_thread(create_app(services)) as url:
+        yield url
 
 
 def ferrous(url: str, *args: str) -> Result:

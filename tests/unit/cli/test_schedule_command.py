@@ -25,14 +25,17 @@ from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.messagebus import MessageBus
 from ferrous.cli.main import app
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
+from tests.auth import people
 from tests.unit.api.fakes import FakeFeed, FakeLogs, FakeWaiter
 from tests.unit.api.test_with_memory_adapters import PIPELINE, FolderSources
 
 
 @pytest.fixture
-def server_url(tmp_path: Path) -> Iterator[str]:
+def server_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     (tmp_path / ".ferrous.yml").write_text(PIPELINE)
     store = InMemoryStore()
+    signed = people(store)
+    monkeypatch.setenv("FERROUS_TOKEN", signed.tokens["admin"])
     bus = MessageBus(
         memory_uow_factory(store),
         Dependencies(clock=SystemClock(), sources=FolderSources(tmp_path)),
@@ -49,6 +52,7 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         claim_waiter=FakeWaiter(),
         agent_by_token_hash=no_agent,
         agent_registration_token="",
+        authenticator=signed.authenticator,
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -60,7 +64,11 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.01)
     url = "http://{}:{}".format(*sock.getsockname())
-    httpx.post(f"{url}/api/v1/projects", json={"name": "app", "repo_url": "/srv/app.git"})
+    httpx.post(
+        f"{url}/api/v1/projects",
+        json={"name": "app", "repo_url": "/srv/app.git"},
+        headers=signed.headers(),
+    )
     yield url
     server.should_exit = True
     thread.join(timeout=10)

@@ -13,6 +13,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from ferrous.cli.main import app
+from tests.unit.cli.conftest import admin_headers
 from tests.unit.cli.test_agent_token_command import server_url
 
 __all__ = ["server_url"]  # the fixture: a real API on a thread
@@ -24,7 +25,9 @@ def ferrous(url: str, *args: str) -> Result:
 
 def test_create_list_revoke(server_url: str) -> None:
     httpx.post(
-        f"{server_url}/api/v1/projects", json={"name": "app", "repo_url": "/srv/git/app.git"}
+        f"{server_url}/api/v1/projects",
+        json={"name": "app", "repo_url": "/srv/git/app.git"},
+        headers=admin_headers(),
     ).raise_for_status()
     created = ferrous(server_url, "create", "app", "--description", "deploy", "--expires-in", "7d")
     assert created.exit_code == 0, created.output

@@ -16,6 +16,11 @@ order.
   stops, later output is dropped, and ``on_lease_lost`` runs (the worker cancels the job).
 - The buffer is bounded (``max_buffer``): a job that outruns a slow server waits for it
   (back-pressure on its output pipe) rather than filling the agent's memory.
+- Secret values (``mask``, from the claim) are replaced by ``[MASKED]`` as the output is
+  written, before it is buffered (``masking.LogMasker``): no chunk sent, retried or resynced,
+  nor the debug log, ever holds one, even when it is split across writes. A write that ends
+  in what may be the start of a secret holds those few bytes back until the next write
+  shows whether it is one, or ``close``.
 
 Job output never reaches the agent's console; with the agent's logging at debug level,
 each line is also logged as ``job_output``.
@@ -28,11 +33,12 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import structlog
 
+from ferrous.agent.masking import LogMasker
 from ferrous.agent.remote.client import AgentProtocolError, LeaseLost
 
 log = structlog.get_logger(__name__)
@@ -80,8 +86,10 @@ class LogShipper:
         history: int = HISTORY,
         on_lease_lost: Callable[[], None] | None = None,
         start_offset: int = 0,
+        mask: Iterable[str] = (),
     ) -> None:
         self.job_id = job_id
+        self.masker = LogMasker(mask)  # used under ``_lock`` only
         self._client = client
         self._interval = flush_interval
         self._flush_bytes = flush_bytes
@@ -240,7 +248,8 @@ class LogShipper:
             if self._stopped:
                 self.dropped += len(data)
                 return
-            self._buffer += data
+            shipped = self.masker.feed(data)
+            self._buffer += shipped
             self._ends_line = data[-1:] == b"\n"
             wake = not self._signaled and len(self._buffer) >= self._flush_bytes
             if wake:
@@ -248,7 +257,7 @@ class LogShipper:
         if wake:
             self._wake_up()
         if self._debug:
-            self._log_lines(data)
+            self._log_lines(shipped)
 
     def end_line(self) -> None:
         with self._lock:
@@ -264,11 +273,14 @@ class LogShipper:
         """No more output: ship the rest now (``finish`` waits for it)."""
         self.end_line()
         with self._lock:
+            rest = self.masker.flush()  # a tail held back in case a secret went on
+            if not self._stopped:
+                self._buffer += rest
             self._closed = True
             self._space.notify_all()
         self._wake_up()
-        if self._debug and self._line_tail:
-            self._log_lines(b"\n")
+        if self._debug and (rest or self._line_tail):
+            self._log_lines(rest + b"\n")
 
     def _wake_up(self) -> None:
         loop, wake = self._loop, self._wake

@@ -1,7 +1,8 @@
 """An agent's main loop: claim jobs while it has room, run them, heartbeat, report.
 
-Per job: the claim's payload is read (``Assignment``); a ``LogShipper`` starts; a ``JobRun``
-runs in a thread of its own (it is synchronous) with the build's commit fetched into
+Per job: the claim's payload is read (``Assignment``); a ``LogShipper`` starts, masking the
+values the claim lists (``mask``: the job's masked secrets and the repository credentials); a
+``JobRun`` runs in a thread of its own (it is synchronous) with the build's commit fetched into
 ``work_dir/<job_id>`` (through the agent's git cache ``git_cache_dir``, default
 ``work_dir/../git-cache``: see ``source``), the artifacts of its ``dependencies`` and its
 caches, ``retry`` off (one attempt: the server decides retries) and the payload's per-run
@@ -52,6 +53,7 @@ from ferrous.agent.job_runner import (
     JobRun,
     JobSite,
 )
+from ferrous.agent.masking import MIN_LENGTH
 from ferrous.agent.remote.assignment import Assignment
 from ferrous.agent.remote.client import AgentApi, AgentProtocolError, LeaseLost, Unauthorized
 from ferrous.agent.remote.log_shipper import LogShipper
@@ -240,8 +242,14 @@ class AgentWorker:
             job.job_id,
             on_lease_lost=lambda: job.cancel(_LEASE_LOST),
             start_offset=int(payload.get("log_offset", 0)),
+            mask=mask_values(payload),
         )
         shipper.start()
+        if shipper.masker.too_short:
+            shipper.note(
+                f"WARNING: {shipper.masker.too_short} secret value(s) shorter than "
+                f"{MIN_LENGTH} bytes cannot be masked in this log"
+            )
         workspace = self.work_dir / job.job_id
         try:
             try:
@@ -359,6 +367,15 @@ class AgentWorker:
         except OSError:
             trash = workspace
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def mask_values(payload: dict[str, Any]) -> list[str]:
+    """The claim's ``mask``: read before anything else in the payload, and leniently, so that
+    even a job the agent cannot otherwise read has its secrets masked in what it reports."""
+    values = payload.get("mask")
+    if not isinstance(values, list):
+        return []
+    return [value for value in values if isinstance(value, str)]
 
 
 def _run(run: JobRun, shipper: LogShipper) -> JobOutcome:

@@ -131,7 +131,7 @@ def build_router(services: ApiServices) -> APIRouter:
     @router.post(
         "/jobs/{job_id}/log",
         dependencies=[require("agent:protocol")],
-        responses=problems(401, 409, 413, 422),
+        responses=problems(401, 404, 409, 413, 422),
         openapi_extra={
             "requestBody": {
                 "required": True,

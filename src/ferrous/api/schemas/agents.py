@@ -61,7 +61,13 @@ class ClaimedJob(BaseModel):
     sha: str
     ref: str
     spec: dict[str, Any]
-    variables: dict[str, str]
+    variables: dict[str, str] = Field(
+        description="Per-run values and the job's secret variables, taken verbatim."
+    )
+    mask: list[str] = Field(
+        default_factory=list,
+        description="Values to replace by `[MASKED]` in the job's log before it is sent.",
+    )
     timeout: int | None
     dependencies: list[dict[str, str]]
 

@@ -9,6 +9,7 @@ from ferrous.application.dependencies import Dependencies
 from ferrous.application.job_definitions import job_payload
 from ferrous.application.ports import UnitOfWork
 from ferrous.application.project_credentials import unseal
+from ferrous.application.secret_variables import job_secrets
 from ferrous.domain.statuses import BuildStatus, JobStatus
 
 #: One candidate at a time: on PostgreSQL each claim locks what it looks at (SKIP LOCKED), so
@@ -37,6 +38,7 @@ async def claim_job(cmd: ClaimJob, uow: UnitOfWork, deps: Dependencies) -> dict[
             continue
         project = await uow.projects.get(build.project_id)
         credentials = unseal(project, deps.secret_box)  # for this agent only: it holds the lease
+        secrets = await job_secrets(uow, deps.secret_box, build, credentials)  # likewise
         log_offset = await uow.logs.size(job.id)  # a retry's log follows the earlier attempts'
         spec = await uow.builds.job_spec(job.id)
         build.start_job(job.id, agent.id, now)
@@ -44,5 +46,5 @@ async def claim_job(cmd: ClaimJob, uow: UnitOfWork, deps: Dependencies) -> dict[
         await uow.builds.save_started(build, job.id)
         await uow.commit()
         payload = job_payload(build, job, spec, project.repo_url, deps.server_url, credentials)
-        return {**payload, "log_offset": log_offset}
+        return secrets.into({**payload, "log_offset": log_offset})
     return None

@@ -17,6 +17,7 @@ from ferrous.application.dependencies import Dependencies
 from ferrous.application.job_definitions import jobs_of
 from ferrous.application.ports import ResolvedRef, UnitOfWork
 from ferrous.application.project_credentials import unseal
+from ferrous.application.secret_variables import build_is_protected
 from ferrous.application.webhook_trigger import trigger_context
 from ferrous.application.webhooks import EventKind, WebhookEvent
 from ferrous.domain.build import Build
@@ -98,6 +99,13 @@ async def create_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) -
         now=now,
         schedule_id=cmd.schedule_id,
         auto_cancel=result.plan.auto_cancel,
+        protected_ref=build_is_protected(
+            branch=context.branch,
+            tag=context.tag,
+            default_branch=project.default_branch,
+            source=cmd.source,
+            by_ref=cmd.webhook is not None or resolved.sha == head,
+        ),
     )
     await uow.builds.add(build)
     await cancel_redundant_builds(build, head_sha=head, uow=uow, now=now)

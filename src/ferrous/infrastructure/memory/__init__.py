@@ -9,6 +9,9 @@ claims. Several units of work share one ``InMemoryStore``; ``InMemoryQueries`` r
     queries = InMemoryQueries(store)
 """
 
+from ferrous.infrastructure.memory.api_tokens import InMemoryApiTokenRepository
+from ferrous.infrastructure.memory.audit_log import InMemoryAuditLog
+from ferrous.infrastructure.memory.identity_queries import InMemoryIdentityQueries
 from ferrous.infrastructure.memory.queries import InMemoryQueries
 from ferrous.infrastructure.memory.registration_tokens import (
     InMemoryRegistrationTokenRepository,
@@ -22,24 +25,32 @@ from ferrous.infrastructure.memory.repositories import (
 )
 from ferrous.infrastructure.memory.schedules import InMemoryScheduleRepository
 from ferrous.infrastructure.memory.secret_box import PlaintextSecretBox
+from ferrous.infrastructure.memory.secret_variables import InMemorySecretVariableRepository
 from ferrous.infrastructure.memory.status_reports import InMemoryStatusReportRepository
 from ferrous.infrastructure.memory.store import InMemoryStore
 from ferrous.infrastructure.memory.trigger_tokens import InMemoryTriggerTokenRepository
 from ferrous.infrastructure.memory.unit_of_work import InMemoryUnitOfWork, memory_uow_factory
+from ferrous.infrastructure.memory.users import InMemorySessionRepository, InMemoryUserRepository
 
 __all__ = [
     "InMemoryAgentRepository",
+    "InMemoryApiTokenRepository",
+    "InMemoryAuditLog",
     "InMemoryBuildRepository",
+    "InMemoryIdentityQueries",
     "InMemoryLogStore",
     "InMemoryPipelineRepository",
     "InMemoryProjectRepository",
     "InMemoryQueries",
     "InMemoryRegistrationTokenRepository",
     "InMemoryScheduleRepository",
+    "InMemorySecretVariableRepository",
+    "InMemorySessionRepository",
     "InMemoryStatusReportRepository",
     "InMemoryStore",
     "InMemoryTriggerTokenRepository",
     "InMemoryUnitOfWork",
+    "InMemoryUserRepository",
     "PlaintextSecretBox",
     "memory_uow_factory",
 ]

@@ -14,6 +14,7 @@ from ferrous.application.queries import (
     ProjectView,
     RegistrationTokenView,
     ScheduleView,
+    SecretVariableView,
     TriggerTokenView,
 )
 from ferrous.domain.build import Build, Job
@@ -250,6 +251,14 @@ class InMemoryQueries:
             last_build_id=schedule.last_build_id,
             created_at=schedule.created_at,
         )
+
+    async def list_secret_variables(self, project_id: str | None) -> list[SecretVariableView]:
+        found = [s for s in self._store.secret_variables.values() if s.project_id == project_id]
+        names = SecretVariableView.__dataclass_fields__
+        return [
+            SecretVariableView(**{name: getattr(s, name) for name in names})
+            for s in sorted(found, key=lambda s: s.name)
+        ]
 
     async def list_schedules(self, project_id: str) -> list[ScheduleView]:
         found = [s for s in self._store.schedules.values() if s.project_id == project_id]

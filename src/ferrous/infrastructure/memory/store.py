@@ -8,12 +8,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ferrous.domain.agent import Agent
+from ferrous.domain.api_token import ApiToken
 from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict
 from ferrous.domain.project import Pipeline, Project
 from ferrous.domain.registration_token import RegistrationToken
 from ferrous.domain.schedule import Schedule
+from ferrous.domain.secret_variable import SecretVariable
+from ferrous.domain.session import Session
 from ferrous.domain.trigger_token import TriggerToken
+from ferrous.domain.user import User
 from ferrous.domain.webhook_delivery import DeliveryRecord
 from ferrous.infrastructure.sql.outbox import OutboxMessage
 
@@ -66,6 +70,10 @@ class InMemoryStore:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     #: by (project id, forge, delivery id)
     webhook_deliveries: dict[tuple[str, str, str], DeliveryRecord] = field(default_factory=dict)
+    secret_variables: dict[str, SecretVariable] = field(default_factory=dict)  # by id
+    users: dict[str, User] = field(default_factory=dict)  # by id
+    api_tokens: dict[str, ApiToken] = field(default_factory=dict)  # by id
+    sessions: dict[str, Session] = field(default_factory=dict)  # by id
     logs: dict[str, bytes] = field(default_factory=dict)
     outbox: list[OutboxMessage] = field(default_factory=list)
     status_reports: list[StoredReport] = field(default_factory=list)  # oldest first

@@ -25,6 +25,7 @@ from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict
 from ferrous.domain.events import Event
 from ferrous.domain.project import Pipeline, Project
+from ferrous.infrastructure.memory.api_tokens import InMemoryApiTokenRepository
 from ferrous.infrastructure.memory.registration_tokens import (
     InMemoryRegistrationTokenRepository,
 )
@@ -36,12 +37,14 @@ from ferrous.infrastructure.memory.repositories import (
     InMemoryProjectRepository,
 )
 from ferrous.infrastructure.memory.schedules import InMemoryScheduleRepository
+from ferrous.infrastructure.memory.secret_variables import InMemorySecretVariableRepository
 from ferrous.infrastructure.memory.status_reports import (
     InMemoryStatusReportRepository,
     queue_build_reports,
 )
 from ferrous.infrastructure.memory.store import InMemoryStore, append_bytes
 from ferrous.infrastructure.memory.trigger_tokens import InMemoryTriggerTokenRepository
+from ferrous.infrastructure.memory.users import InMemorySessionRepository, InMemoryUserRepository
 from ferrous.infrastructure.memory.webhook_deliveries import InMemoryWebhookDeliveryRepository
 from ferrous.infrastructure.sql.outbox import event_name
 from ferrous.infrastructure.sql.types import json_dumps
@@ -89,7 +92,11 @@ class InMemoryUnitOfWork:
     trigger_tokens: InMemoryTriggerTokenRepository
     schedules: InMemoryScheduleRepository
     webhook_deliveries: InMemoryWebhookDeliveryRepository
+    secret_variables: InMemorySecretVariableRepository
     status_reports: InMemoryStatusReportRepository
+    users: InMemoryUserRepository
+    api_tokens: InMemoryApiTokenRepository
+    sessions: InMemorySessionRepository
     logs: InMemoryLogStore
 
     def __init__(self, store: InMemoryStore) -> None:
@@ -111,7 +118,11 @@ class InMemoryUnitOfWork:
         self.trigger_tokens = InMemoryTriggerTokenRepository(self.store)
         self.schedules = InMemoryScheduleRepository(self.store, staged.track)
         self.webhook_deliveries = InMemoryWebhookDeliveryRepository(self.store)
+        self.secret_variables = InMemorySecretVariableRepository(self.store)
         self.status_reports = InMemoryStatusReportRepository(self.store)
+        self.users = InMemoryUserRepository(self.store)
+        self.api_tokens = InMemoryApiTokenRepository(self.store)
+        self.sessions = InMemorySessionRepository(self.store)
         self.logs = InMemoryLogStore(staged)
 
     async def __aexit__(
@@ -135,6 +146,9 @@ class InMemoryUnitOfWork:
         self.trigger_tokens.check()
         self.schedules.check()
         self.webhook_deliveries.check()
+        for identities in (self.users, self.api_tokens, self.sessions):
+            identities.check()
+        self.secret_variables.check()
         logs = {job_id: staged.log(job_id) for job_id in staged.logs}  # raises on divergence
         events = [event for aggregate in staged.tracked.values() for event in aggregate.events]
         # all checks passed: apply everything at once (no await from here on)
@@ -150,9 +164,12 @@ class InMemoryUnitOfWork:
         self.trigger_tokens.apply()
         self.schedules.apply()
         self.webhook_deliveries.apply()
+        self.secret_variables.apply()
         store.logs.update(logs)
         now = datetime.now(UTC)
         self.status_reports.apply()
+        for identities in (self.users, self.api_tokens, self.sessions):
+            identities.apply()
         changed = [a for a in staged.tracked.values() if isinstance(a, Build)]
         queue_build_reports(store, changed, now)  # when the status changed, as SQL does
         store.add_events(

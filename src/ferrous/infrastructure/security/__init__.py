@@ -1,1 +1,2 @@
-"""Security adapters: secrets encrypted at rest (``secret_box``)."""
+"""Security adapters: secrets encrypted at rest (``secret_box``), password hashes
+(``passwords``) and signed access tokens (``access_tokens``)."""

@@ -128,6 +128,7 @@ def build_row(build: Build) -> dict[str, Any]:
         "finished_at": build.finished_at,
         "schedule_id": build.schedule_id,
         "auto_cancel": build.auto_cancel.value,
+        "protected_ref": build.protected_ref,
     }
 
 
@@ -226,6 +227,7 @@ def build_from_rows(
         jobs=build_jobs,
         schedule_id=row.schedule_id,
         auto_cancel=AutoCancel(row.auto_cancel),
+        protected_ref=row.protected_ref,
         version=row.version,
     )
 

@@ -26,6 +26,7 @@ from ferrous.application.queries import (
     ProjectView,
     RegistrationTokenView,
     ScheduleView,
+    SecretVariableView,
     TriggerTokenView,
 )
 from ferrous.domain.errors import NotFound
@@ -49,6 +50,7 @@ from ferrous.infrastructure.sql.schema import (
     pipelines,
     projects,
     registration_tokens,
+    secret_variables,
     trigger_tokens,
     webhook_deliveries,
 )
@@ -357,6 +359,13 @@ class SqlQueries:
     async def list_trigger_tokens(self, project_id: str) -> list[TriggerTokenView]:
         rows = await self._rows(_TRIGGER_TOKENS, {"project_id": project_id})
         return [TriggerTokenView(**row._asdict()) for row in rows]
+
+    async def list_secret_variables(self, project_id: str | None) -> list[SecretVariableView]:
+        t = secret_variables
+        owner = t.c.project_id.is_(None) if project_id is None else t.c.project_id == project_id
+        columns = (t.c[name] for name in SecretVariableView.__dataclass_fields__)  # no value
+        rows = await self._rows(select(*columns).where(owner).order_by(t.c.name))
+        return [SecretVariableView(**row._asdict()) for row in rows]
 
     async def list_schedules(self, project_id: str) -> list[ScheduleView]:
         rows = await self._rows(list_schedules_statement(project_id))

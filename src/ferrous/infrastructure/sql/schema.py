@@ -37,6 +37,10 @@ The Alembic migrations must produce exactly this (a test compares them). Decisio
   projects without a forge cost no row). The id orders the reports of one build (its
   changes are serialized by the build's version); ``ix_status_reports_due`` covers the
   unsettled ones, the sender's only query.
+- ``secret_variables`` hold the secret box's sealed text only; an instance variable has no
+  project, and its name is unique through a partial index (NULLs never collide in the
+  ``(project_id, name)`` constraint). ``builds.protected_ref`` is decided when a build is
+  created: its jobs get the protected secrets.
 - The outbox id is a BIGSERIAL (SQLite: an AUTOINCREMENT rowid, never reused), so the relay
   publishes in commit order; a partial index covers the unpublished rows.
 """
@@ -124,6 +128,7 @@ builds = Table(
     Column("finished_at", UtcDateTime, nullable=True),
     Column("schedule_id", ID, nullable=True),
     Column("auto_cancel", String(16), nullable=False, server_default=text("'conservative'")),
+    Column("protected_ref", Boolean, nullable=False, server_default=text("false")),  # 0009
     UniqueConstraint("pipeline_id", "number"),
     # newest first, unfiltered and by each filter of the listing (keyset on created_at, id)
     Index(None, "created_at", "id"),
@@ -334,4 +339,106 @@ outbox = Table(
         sqlite_where=text("published_at IS NULL"),
     ),
     sqlite_autoincrement=True,
+)
+
+# --- users, sessions and API tokens (migration 0008) ---
+
+#: Usernames are stored lowercase, so the unique constraint is case-insensitive on both
+#: databases. Users are deactivated, never deleted; saved with a compare-and-set on version.
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("email", String(254), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("password_hash", String(255), nullable=True),  # argon2id, encoded
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+#: Only the sha256 of a token is kept (unique: a call looks its token up by it); ``prefix``
+#: is its first characters, shown in listings. ``scopes`` is a sorted JSON array.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("scopes", JSON_TYPE, nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index(None, "user_id", "created_at"),
+)
+
+#: One row per sign-in: the hash of its current refresh token (earlier ones are refused and
+#: revoke the row). Access tokens name the row (``sid``): revoking it stops them too.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("refresh_hash", String(128), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("rotated_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("version", Integer, nullable=False),
+    Index(None, "user_id"),
+)
+
+# --- secret variables (migration 0009) ---
+
+secret_variables = Table(
+    "secret_variables",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # NULL: an instance variable, every project's
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(255), nullable=False),
+    Column("sealed", Text, nullable=False),  # the secret box's text, never the value
+    Column("protected", Boolean, nullable=False),
+    Column("masked", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    UniqueConstraint("project_id", "name"),
+    # NULLs never collide in the constraint above: instance names are unique here
+    Index(
+        "uq_secret_variables_instance_name",
+        "name",
+        unique=True,
+        postgresql_where=text("project_id IS NULL"),
+        sqlite_where=text("project_id IS NULL"),
+    ),
+)
+
+# --- audit log (migration 0010) ---
+
+#: Append-only (``domain.audit``): rows are inserted, never updated. Listings walk
+#: (at, id) newest first; an actor's history walks (actor_id, at) or (actor_name, at).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor_kind", String(16), nullable=True),  # NULL: anonymous
+    Column("actor_id", String(255), nullable=True),
+    Column("actor_name", String(255), nullable=True),
+    Column("role", String(16), nullable=True),
+    Column("action", String(300), nullable=False),
+    Column("target", JSON_TYPE, nullable=False),
+    Column("source_ip", String(64), nullable=True),
+    Column("result", Integer, nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Index(None, "at", "id"),
+    Index(None, "actor_id", "at"),
+    Index(None, "actor_name", "at"),
 )

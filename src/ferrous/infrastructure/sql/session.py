@@ -7,8 +7,9 @@ from then on every statement runs in the write transaction, so the unit of work 
 own writes.
 
 Database errors leave as the domain's: a unique or foreign key violation is ``Conflict``,
-a PostgreSQL deadlock or serialization failure is ``StaleState`` (the bus retries), anything
-else is ``StorageError``.
+a PostgreSQL deadlock or serialization failure is ``StaleState`` (the bus retries), a value
+PostgreSQL cannot take (its "data exception" class: a NUL character in text, a number out
+of range) is ``InvalidValue``, anything else is ``StorageError``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from ferrous.application.ports import StaleState
-from ferrous.domain.errors import Conflict, StorageError
+from ferrous.domain.errors import Conflict, InvalidValue, StorageError
 from ferrous.infrastructure.sql.engine import is_sqlite
 from ferrous.infrastructure.sql.sqlite_writes import WriteGate, begin_immediate
 
@@ -32,6 +33,8 @@ Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 #: PostgreSQL SQLSTATEs that mean "another transaction got in the way; run it again".
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+#: PostgreSQL's class of SQLSTATEs for values it refuses: the caller's to fix, not an outage.
+DATA_EXCEPTION_CLASS = "22"
 
 
 def raise_storage_error(exc: SQLAlchemyError) -> NoReturn:
@@ -42,6 +45,8 @@ def raise_storage_error(exc: SQLAlchemyError) -> NoReturn:
         sqlstate = getattr(exc.orig, "sqlstate", None)
         if sqlstate in RETRYABLE_SQLSTATES:
             raise StaleState(f"concurrent transaction: {exc.orig}") from exc
+        if isinstance(sqlstate, str) and sqlstate.startswith(DATA_EXCEPTION_CLASS):
+            raise InvalidValue(f"the database cannot store this value: {exc.orig}") from exc
         raise StorageError(f"database error: {exc.orig}") from exc
     raise StorageError(f"database error: {exc}") from exc
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ferrous.domain.build import Build
 from ferrous.domain.events import Event
 from ferrous.infrastructure.sql.agent_repository import SqlAgentRepository
+from ferrous.infrastructure.sql.api_token_repository import SqlApiTokenRepository
 from ferrous.infrastructure.sql.build_repository import SqlBuildRepository
 from ferrous.infrastructure.sql.log_store import SqlLogStore
 from ferrous.infrastructure.sql.outbox import INSERT_EVENTS, event_rows
@@ -24,12 +25,15 @@ from ferrous.infrastructure.sql.registration_token_repository import (
     SqlRegistrationTokenRepository,
 )
 from ferrous.infrastructure.sql.schedule_repository import SqlScheduleRepository
+from ferrous.infrastructure.sql.secret_variable_repository import SqlSecretVariableRepository
 from ferrous.infrastructure.sql.session import SqlSession
+from ferrous.infrastructure.sql.session_repository import SqlSessionRepository
 from ferrous.infrastructure.sql.status_report_repository import (
     SqlStatusReportRepository,
     queue_build_reports,
 )
 from ferrous.infrastructure.sql.trigger_token_repository import SqlTriggerTokenRepository
+from ferrous.infrastructure.sql.user_repository import SqlUserRepository
 from ferrous.infrastructure.sql.webhook_delivery_repository import SqlWebhookDeliveryRepository
 
 
@@ -52,7 +56,11 @@ class SqlUnitOfWork:
     trigger_tokens: SqlTriggerTokenRepository
     schedules: SqlScheduleRepository
     webhook_deliveries: SqlWebhookDeliveryRepository
+    secret_variables: SqlSecretVariableRepository
     status_reports: SqlStatusReportRepository
+    users: SqlUserRepository
+    api_tokens: SqlApiTokenRepository
+    sessions: SqlSessionRepository
     logs: SqlLogStore
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -72,7 +80,11 @@ class SqlUnitOfWork:
         self.trigger_tokens = SqlTriggerTokenRepository(self._session)
         self.schedules = SqlScheduleRepository(self._session, track)
         self.webhook_deliveries = SqlWebhookDeliveryRepository(self._session)
+        self.secret_variables = SqlSecretVariableRepository(self._session)
         self.status_reports = SqlStatusReportRepository(self._session)
+        self.users = SqlUserRepository(self._session)
+        self.api_tokens = SqlApiTokenRepository(self._session)
+        self.sessions = SqlSessionRepository(self._session)
         self.logs = SqlLogStore(self._session)
         return self
 
