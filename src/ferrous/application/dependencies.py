@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ferrous.application.identity_ports import AccessTokens, PasswordHasher
-from ferrous.application.ports import Clock, SecretBox, SourceRepository
+from ferrous.application.ports import Clock, SecretBox
+from ferrous.application.source_ports import SourceRepository
 from ferrous.application.webhooks import WebhookParser
 
 

@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 from ferrous.application import commands as c
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.messagebus import MessageBus
-from ferrous.application.ports import ResolvedRef
+from ferrous.application.source_ports import ResolvedRef
 from ferrous.domain.schedule import Schedule
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
 from ferrous.infrastructure.sql import SqlQueries

@@ -17,7 +17,7 @@ from ferrous.api.app import create_app
 from ferrous.api.services import ApiServices
 from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.messagebus import MessageBus
-from ferrous.application.ports import ResolvedRef
+from ferrous.application.source_ports import ResolvedRef
 from ferrous.domain.errors import NotFound
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
 from tests.auth import people

@@ -15,9 +15,10 @@ from ferrous.application.auto_cancel import cancel_redundant_builds
 from ferrous.application.commands import TriggerBuild
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.job_definitions import jobs_of
-from ferrous.application.ports import ResolvedRef, UnitOfWork
+from ferrous.application.ports import UnitOfWork
 from ferrous.application.project_credentials import unseal
 from ferrous.application.secret_variables import build_is_protected
+from ferrous.application.source_ports import ResolvedRef
 from ferrous.application.webhook_trigger import trigger_context
 from ferrous.application.webhooks import EventKind, WebhookEvent
 from ferrous.domain.build import Build

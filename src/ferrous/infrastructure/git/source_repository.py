@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
 
-from ferrous.application.ports import ResolvedRef
+from ferrous.application.source_ports import ResolvedRef
 from ferrous.domain.errors import NotFound, StorageError
 from ferrous.domain.repo_credentials import RepoCredentials, url_scheme
 from ferrous.git_remote.run import GitFailed, run_git
