@@ -68,5 +68,26 @@ class RepositoryUnavailable(StorageError):
     """The git repository cannot be read (unreachable, or the credentials were refused)."""
 
 
+class CorruptObject(StorageError):
+    """A stored object's bytes no longer match the checksum recorded when it was stored."""
+
+
+class ChecksumMismatch(InvalidValue):
+    """The data received does not match the sha256 its sender announced."""
+
+
+class UnsafeArchive(InvalidValue):
+    """An archive entry would land outside its destination (``..``, an absolute path, or a
+    link pointing out of it)."""
+
+
+class CorruptArchive(InvalidValue):
+    """The archive cannot be read (not zstd-compressed tar, or cut short)."""
+
+
+class TooLarge(InvalidValue):
+    """The data is larger than this server accepts."""
+
+
 class ExecutionError(FerrousError):
     """A job could not be executed."""

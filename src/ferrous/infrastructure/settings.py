@@ -67,6 +67,23 @@ class Settings(BaseModel):
     #: HTTPS: a PEM certificate (chain) and its private key; both or neither
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: where artifacts, caches and archived logs go: ``s3://bucket/prefix`` or
+    #: ``file:///path``; default: the folder ``data_dir/objects``
+    storage_url: str | None = None
+    #: S3-compatible storage: endpoint (MinIO, Ceph, ...), region and credentials; unset:
+    #: botocore's own defaults (AWS_* variables, instance roles)
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = Field(default=None, repr=False)
+    s3_secret_access_key: str | None = Field(default=None, repr=False)
+    artifact_max_bytes: int = Field(default=5 * 1024**3, gt=0)  # one upload (archive or cache)
+    #: `artifacts:expire_in` of jobs that give none, unless their project sets one ("never")
+    artifacts_expire_in: str = "30 days"
+    log_max_age_days: float = Field(default=0.0, ge=0)  # archived logs older: deleted; 0 keeps
+    log_max_total_bytes: int = Field(default=0, ge=0)  # oldest archived logs past it; 0: none
+    cache_max_age_days: float = Field(default=14.0, ge=0)  # unused for this long: deleted
+    cache_max_total_bytes: int = Field(default=0, ge=0)  # least recently used past it
+    cleanup_interval: float = Field(default=300.0, gt=0)  # seconds between cleanup passes
 
     model_config = {"frozen": True}
 

@@ -1,0 +1,68 @@
+"""The object store: where artifacts, caches and archived logs live (a folder or S3).
+
+Objects are written once under a fresh key and never modified: a new version goes under a new
+key, then the database row that names it moves, then the old object is deleted. So a reader
+holding an older row still reads one whole object, and a crash between the steps leaves at
+worst an orphan object for the cleanup, never a row pointing at half an object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredObject:
+    key: str
+    size: int  # bytes stored
+    sha256: str  # hex digest of the stored bytes; "" when the backend does not know it
+
+
+class ObjectStore(Protocol):
+    """Bytes by key, streamed both ways: nothing here holds a whole object in memory."""
+
+    async def put(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        sha256: str | None = None,
+        max_bytes: int | None = None,
+    ) -> StoredObject:
+        """Stream ``chunks`` into ``key``; an object appears only once complete.
+
+        ``sha256`` given and different from the bytes' -> ``ChecksumMismatch``; more than
+        ``max_bytes`` -> ``TooLarge``; either way nothing is stored and an older object under
+        ``key`` stays.
+        """
+        ...
+
+    async def read(
+        self,
+        key: str,
+        *,
+        start: int = 0,
+        end: int | None = None,
+        sha256: str | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The bytes ``[start, end)`` in chunks of at most 1 MiB.
+
+        Awaiting this checks that the object exists (``NotFound`` otherwise), so an API can
+        answer 404 before it starts a response. With ``sha256`` (whole reads only) the
+        iterator raises ``CorruptObject`` after the last chunk when the bytes do not match.
+        """
+        ...
+
+    async def stat(self, key: str) -> StoredObject | None: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a missing one is not an error (cleanups repeat after a crash)."""
+        ...
+
+    def keys(self, prefix: str) -> AsyncIterator[str]:
+        """Every key under ``prefix`` (for sweeps of orphans and for tests)."""
+        ...
+
+    async def aclose(self) -> None: ...

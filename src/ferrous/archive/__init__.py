@@ -1,0 +1,1 @@
+"""Archives of workspace files: tar compressed with zstd, packed and unpacked safely."""

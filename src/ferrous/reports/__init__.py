@@ -1,0 +1,1 @@
+"""Test reports (JUnit XML) read into per-test results."""
