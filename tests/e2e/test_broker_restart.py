@@ -158,6 +158,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
         "FERROUS_BROKER_URL": broker.url,
         "FERROUS_AGENT_REGISTRATION_TOKEN": TOKEN,
         "FERROUS_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT),
+        "FERROUS_STORAGE_URL": (tmp_path / "objects").as_uri(),  # shared, as the database
     }
     front = ServerProcess(tmp_path / "front", agents=0, env=env)
     workers = ServerProcess(tmp_path / "workers", agents=0, env=env)

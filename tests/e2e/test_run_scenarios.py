@@ -21,6 +21,7 @@ is compared with what is expected. Keys of ``expected.json`` (all optional):
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from ferrous.archive import entries, extract_file
 from tests.unit.agent.test_executor_contract import require_sandbox
 
 SCENARIOS = Path(__file__).parent / "run_scenarios"
@@ -120,14 +122,16 @@ def _check_jobs(expected: dict[str, Any], jobs: dict[str, dict[str, Any]], outpu
 
 def _check_artifacts(expected: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
     for name, files in expected.get("artifacts", {}).items():
-        folder = jobs[name]["artifacts"]
-        assert folder is not None, f"{name} has no artifacts"
+        archive = jobs[name]["artifacts"]  # a .tar.zst, as an agent would upload it
+        assert archive is not None, f"{name} has no artifacts"
         for rel, content in files.items():
-            assert (Path(folder) / rel).read_text() == content, f"{name}: {rel}"
+            with open(archive, "rb") as source:
+                text = io.BytesIO()
+                extract_file(source, rel, text)
+            assert text.getvalue().decode() == content, f"{name}: {rel}"
         if name in expected.get("artifacts_exact", []):
-            found = sorted(
-                p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()
-            )
+            with open(archive, "rb") as source:
+                found = sorted(e.path for e in entries(source) if e.kind == "file")
             assert found == sorted(files), f"{name}: artifacts {found}"
 
 

@@ -31,7 +31,15 @@ from tests.e2e.server_process import (
 
 pytestmark = pytest.mark.e2e
 
-SINGLETONS = {"outbox_relay", "lease_reaper", "delayed_jobs", "schedule_firer", "status_sender"}
+SINGLETONS = {
+    "outbox_relay",
+    "lease_reaper",
+    "delayed_jobs",
+    "schedule_firer",
+    "status_sender",
+    "log_archiver",
+    "cleanup",
+}
 
 PIPELINE = """\
 stages: [first, second]
@@ -48,8 +56,10 @@ after:
 
 
 @pytest.fixture
-def cluster_env() -> Iterator[dict[str, str]]:
-    """One fresh database and a broker prefix of its own, shared by both servers."""
+def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """One fresh database, a broker prefix and an object store of their own, shared by
+    both servers (servers of one installation must share the storage, as they share the
+    database)."""
     admin = os.environ.get("FERROUS_TEST_POSTGRES_URL")
     redis = os.environ.get("FERROUS_TEST_REDIS_URL")
     if not admin or not redis:
@@ -61,7 +71,11 @@ def cluster_env() -> Iterator[dict[str, str]]:
     broker = f"{redis}{separator}prefix=ferrous-test-{uuid.uuid4().hex[:8]}:"
     url = postgres_database(admin)
     try:
-        yield {"FERROUS_DATABASE_URL": url, "FERROUS_BROKER_URL": broker}
+        yield {
+            "FERROUS_DATABASE_URL": url,
+            "FERROUS_BROKER_URL": broker,
+            "FERROUS_STORAGE_URL": (tmp_path / "objects").as_uri(),
+        }
     finally:
         drop_postgres_database(admin, url)
 

@@ -8,7 +8,10 @@
 - ``fallback_keys`` (then the ``CACHE_FALLBACK_KEY`` variable) are tried in order when the
   key has no cache yet.
 
-A missing cache, or one that cannot be saved, is a note in the job log, never a job failure.
+A missing cache, or one that cannot be restored or saved, is a note in the job log, never a
+job failure. Where caches are kept is a ``CacheTransfer``: the server on an agent
+(``remote.transfer.ServerFiles``), a folder of archives shared by every run of a checkout for
+``ferrous run`` (``LocalCacheStore``).
 """
 
 from __future__ import annotations
@@ -16,16 +19,35 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote
 
+from ferrous.agent.archive_store import ArchiveFolder
 from ferrous.agent.artifacts import matches_when
 from ferrous.agent.file_selection import select_files
-from ferrous.agent.folder_store import FolderStore
-from ferrous.domain.errors import StorageError
+from ferrous.domain.errors import FerrousError
 from ferrous.pipeline_config.plan import Cache
 from ferrous.pipeline_config.variables import expand
 
 Note = Callable[[str], None]
+
+#: Longer file names are shortened (with a hash to keep them distinct): most filesystems
+#: stop at 255 bytes, and a key may be 255 characters before it is quoted.
+MAX_NAME = 160
+
+
+class CacheTransfer(Protocol):
+    """Where caches are kept, by key. Called from the job's thread, blocking; failures raise
+    ``OSError`` or a ``FerrousError`` (a warning in the job log, never a job failure)."""
+
+    def restore(self, keys: Sequence[str], workspace: Path) -> str | None:
+        """Unpack the first of ``keys`` that has a cache into ``workspace``; which one, or
+        None when none has."""
+        ...
+
+    def save(self, key: str, workspace: Path, files: Sequence[str]) -> None:
+        """Store ``files`` (relative to ``workspace``) under ``key``, replacing the old cache."""
+        ...
 
 
 def files_hash(workspace: Path, patterns: Sequence[str]) -> str | None:
@@ -58,34 +80,41 @@ def cache_key(cache: Cache, workspace: Path, variables: Mapping[str, str]) -> st
 
 
 def folder_name(key: str) -> str:
-    """A key as one safe folder name: no ``/``, never ``.`` or ``..``, reversible."""
+    """A key as one safe file name: no ``/``, never starting with ``.``, distinct per key
+    (reversible up to ``MAX_NAME`` bytes, a prefix and a hash of the key beyond)."""
+    import hashlib  # noqa: PLC0415  # rarely needed; start-up time matters
+
     name = quote(key, safe=" -_+=,@")
-    return "%2E" + name[1:] if name.startswith(".") else name
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if len(name) > MAX_NAME:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        name = f"{name[: MAX_NAME - 40]}~{digest}"
+    return name
 
 
 class LocalCacheStore:
-    """Caches as folders under one root, shared by every run of a checkout."""
+    """Caches as archives under one root, shared by every run of a checkout."""
 
     def __init__(self, root: Path) -> None:
-        self._store = FolderStore(root)
+        self._folder = ArchiveFolder(root, outside_links=True)
 
     def has(self, key: str) -> bool:
-        return self._store.has(folder_name(key))
+        return self._folder.has(folder_name(key))
 
     def restore(self, keys: Sequence[str], workspace: Path) -> str | None:
-        """Unpack the first of ``keys`` that has a cache; which one, or None."""
         for key in keys:
-            if self._store.unpack(folder_name(key), workspace) is not None:
+            if self._folder.unpack(folder_name(key), workspace) is not None:
                 return key
         return None
 
     def save(self, key: str, workspace: Path, files: Sequence[str]) -> None:
-        self._store.save(folder_name(key), workspace, files)
+        self._folder.save(folder_name(key), workspace, files)
 
 
 def restore_caches(
     caches: Sequence[Cache],
-    store: LocalCacheStore,
+    store: CacheTransfer,
     workspace: Path,
     variables: Mapping[str, str],
     note: Note,
@@ -107,7 +136,7 @@ def restore_caches(
         note(f"Checking cache for {key}...")
         try:
             found = store.restore(list(dict.fromkeys(keys)), workspace)
-        except OSError as exc:
+        except (OSError, FerrousError) as exc:
             note(f"WARNING: Failed to extract cache {key}: {exc}")
             continue
         if found is None:
@@ -120,7 +149,7 @@ def restore_caches(
 
 def save_caches(
     caches: Sequence[Cache],
-    store: LocalCacheStore,
+    store: CacheTransfer,
     workspace: Path,
     variables: Mapping[str, str],
     *,
@@ -151,7 +180,7 @@ def save_caches(
         note(f"Creating cache {key} ({len(selection.files)} files)...")
         try:
             store.save(key, workspace, selection.files)
-        except (OSError, StorageError) as exc:
+        except (OSError, FerrousError) as exc:
             note(f"WARNING: Failed to create cache {key}: {exc}")
             continue
         note(f"Created cache {key}")

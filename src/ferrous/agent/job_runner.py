@@ -3,8 +3,9 @@
 Each attempt is what one GitLab job run is: a fresh copy of the source, the artifacts of the
 jobs it depends on, its caches, ``before_script`` + ``script`` in one shell, ``after_script``
 in another (its failure never fails the job), then caches and artifacts saved according to
-their ``when``. A failed attempt that ``retry`` allows is followed by another one; the job's
-status, exit code and ``allow_failure`` verdict come from the last.
+their ``when``, and the ``coverage:`` regex applied to the scripts' output. A failed attempt
+that ``retry`` allows is followed by another one; the job's status, exit code, coverage and
+``allow_failure`` verdict come from the last.
 
 What to unpack, and when the job may start, is decided by whoever schedules jobs (the local
 pipeline runner here, the server for agents): a job run only does what it is told.
@@ -13,6 +14,7 @@ pipeline runner here, the server for agents): a job run only does what it is tol
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import threading
 from collections.abc import Callable, Mapping
@@ -20,9 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from ferrous.agent.artifacts import LocalArtifactStore, matches_when, select_artifacts
-from ferrous.agent.cache import LocalCacheStore, restore_caches, save_caches
-from ferrous.agent.executor import Executor, Step, StepResult
+from ferrous.agent.artifacts import (
+    ArtifactTransfer,
+    download_artifacts,
+    matches_when,
+    upload_artifacts,
+)
+from ferrous.agent.cache import CacheTransfer, restore_caches, save_caches
+from ferrous.agent.coverage import CoverageScanner, compile_coverage
+from ferrous.agent.executor import Executor, OutputSink, Step, StepResult
 from ferrous.agent.job_env import job_variables, run_values
 from ferrous.agent.workspace import SourceTree
 from ferrous.domain.errors import FerrousError
@@ -79,6 +87,8 @@ class JobRequest(NamedTuple):
     #: Per-run values the scheduler decided (the server's CI_JOB_ID, ...): they win over
     #: the ones the job run computes, and are taken verbatim.
     variables: Mapping[str, str] = {}
+    #: Secret values masked in the log: the coverage scan sees the output masked too.
+    mask: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +97,8 @@ class JobSite:
 
     source: SourceTree | SourceFetcher
     builds_dir: Path  # each job's workspace is a folder in here
-    artifacts: LocalArtifactStore
-    caches: LocalCacheStore
+    artifacts: ArtifactTransfer
+    caches: CacheTransfer
     executor: Callable[[str], Executor]  # job key -> a fresh executor
     keep_workspaces: bool = False
     #: CI_JOB_ID of each attempt: unique in the run, as a retried GitLab job gets a new id.
@@ -101,12 +111,14 @@ class JobOutcome(NamedTuple):
     failure_reason: str | None
     failure_allowed: bool
     attempts: int
+    coverage: float | None = None  # by the ``coverage:`` regex, from the last attempt
 
 
 class _Attempt(NamedTuple):
     status: JobStatus
     exit_code: int | None
     reason: str | None
+    coverage: float | None = None
 
 
 class _Canceled(Exception):
@@ -150,7 +162,9 @@ class JobRun:
         allowed = result.status == JobStatus.FAILED and spec.allow_failure.permits(result.exit_code)
         if allowed:
             self._out.note("Job failed, but allow_failure permits it")
-        return JobOutcome(result.status, result.exit_code, result.reason, allowed, attempt)
+        return JobOutcome(
+            result.status, result.exit_code, result.reason, allowed, attempt, result.coverage
+        )
 
     @property
     def workspace(self) -> Path:
@@ -179,6 +193,9 @@ class JobRun:
             self._out.note("ERROR: Job canceled")
             return _Attempt(JobStatus.CANCELED, None, None)
         except (OSError, FerrousError) as exc:
+            if self._canceled:  # a transfer cut short by the cancel, most likely
+                self._out.note("ERROR: Job canceled")
+                return _Attempt(JobStatus.CANCELED, None, None)
             self._out.note(f"ERROR: Job failed (system failure): {exc}")
             return _Attempt(JobStatus.FAILED, None, SYSTEM_FAILURE)
 
@@ -204,11 +221,9 @@ class JobRun:
             site.source.copy_to(workspace)
         else:
             site.source.fetch(workspace, variables, out.note)
-        for name, key in self.request.artifacts_from:
-            self._check()
-            count = site.artifacts.unpack(key, workspace)
-            if count is not None:
-                out.note(f"Downloading artifacts for {name} ({count} files)")
+        download_artifacts(
+            self.request.artifacts_from, site.artifacts, workspace, out.note, self._check
+        )
         restore_caches(spec.cache, site.caches, workspace, variables, out.note)
         self._check()
         executor = site.executor(self.request.key)
@@ -216,6 +231,8 @@ class JobRun:
             self._executor = executor
         if executor.name in ("shell", "sandbox") and (spec.image or spec.services):
             out.note("WARNING: the shell executor runs on this machine: image/services ignored")
+        scanner = self._coverage_scanner()
+        sink: OutputSink = out if scanner is None else _Tee(out, scanner)
         try:
             executor.prepare(workspace)
             self._check()
@@ -226,18 +243,33 @@ class JobRun:
                     variables=variables,
                     timeout=timeout,
                 ),
-                out,
+                sink,
             )
             out.end_line()
             if script.canceled:
                 raise _Canceled
-            self._after_script(executor, variables, script)
+            self._after_script(executor, variables, script, sink)
         finally:
             executor.cleanup()
-        return self._finish(workspace, variables, script, timeout)
+        coverage = scanner.finish() if scanner is not None else None
+        if coverage is not None:
+            out.note(f"Coverage: {coverage:g}%")
+        result = self._finish(workspace, variables, script, timeout)
+        return result._replace(coverage=coverage)
+
+    def _coverage_scanner(self) -> CoverageScanner | None:
+        pattern = self.request.spec.coverage
+        if not pattern:
+            return None
+        try:
+            regex = compile_coverage(pattern)
+        except re.error as exc:
+            self._out.note(f"WARNING: coverage regex {pattern}: {exc}; no coverage is read")
+            return None
+        return CoverageScanner(regex, self.request.mask)
 
     def _after_script(
-        self, executor: Executor, variables: dict[str, str], script: StepResult
+        self, executor: Executor, variables: dict[str, str], script: StepResult, sink: OutputSink
     ) -> None:
         if not self.request.spec.after_script:
             return
@@ -250,7 +282,7 @@ class JobRun:
                 variables={**variables, "CI_JOB_STATUS": status},
                 timeout=AFTER_SCRIPT_TIMEOUT,
             ),
-            self._out,
+            sink,
         )
         self._out.end_line()
         if after.canceled:
@@ -278,12 +310,15 @@ class JobRun:
             note=out.note,
         )
         if spec.artifacts is not None and matches_when(spec.artifacts.when, succeeded):
-            out.note("Uploading artifacts...")
-            selection = select_artifacts(spec.artifacts, workspace, variables, untracked)
-            for warning in selection.warnings:
-                out.note(f"WARNING: {warning}")
-            site.artifacts.save(self.request.key, workspace, selection.files)
-            out.note(f"Uploaded {len(selection.files)} artifact files")
+            upload_artifacts(
+                spec.artifacts,
+                site.artifacts,
+                self.request.key,
+                workspace,
+                variables,
+                untracked,
+                out.note,
+            )
         if succeeded:
             out.note("Job succeeded")
             return _Attempt(JobStatus.SUCCESS, 0, None)
@@ -292,3 +327,15 @@ class JobRun:
             return _Attempt(JobStatus.FAILED, None, TIMEOUT_FAILURE)
         out.note(f"ERROR: Job failed: exit code {script.exit_code}")
         return _Attempt(JobStatus.FAILED, script.exit_code, SCRIPT_FAILURE)
+
+
+class _Tee:
+    """The scripts' output to the log and to the coverage scan."""
+
+    def __init__(self, out: JobLog, scanner: CoverageScanner) -> None:
+        self._out = out
+        self._scanner = scanner
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+        self._scanner.feed(data)

@@ -16,10 +16,12 @@ from ferrous.api.middleware import RequestIdMiddleware
 from ferrous.api.openapi import finish_openapi
 from ferrous.api.rate_limits import LoginThrottle, RateLimitMiddleware
 from ferrous.api.routers import (
+    agent_files,
     agent_protocol,
     agent_registration_tokens,
     agents,
     api_tokens,
+    artifacts,
     audit,
     auth,
     builds,
@@ -30,6 +32,7 @@ from ferrous.api.routers import (
     projects,
     schedules,
     secrets,
+    test_reports,
     trigger_tokens,
     users,
 )
@@ -82,6 +85,8 @@ def create_app(services: ApiServices) -> FastAPI:
         builds,
         jobs,
         agent_protocol,
+        agent_files,
+        artifacts,
         projects,
         pipelines,
         agents,
@@ -94,6 +99,7 @@ def create_app(services: ApiServices) -> FastAPI:
         api_tokens,
         secrets,
         audit,
+        test_reports,
     )
     for module in routers:  # hot first
         app.include_router(module.build_router(services), prefix=API_PREFIX)

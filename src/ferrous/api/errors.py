@@ -23,8 +23,11 @@ from starlette.routing import Match
 
 from ferrous.application.webhooks import WebhookPayloadInvalid, WebhookSignatureInvalid
 from ferrous.domain.errors import (
+    ChecksumMismatch,
     ConfigInvalid,
     Conflict,
+    CorruptArchive,
+    CorruptObject,
     FerrousError,
     InvalidCredentials,
     InvalidValue,
@@ -33,6 +36,8 @@ from ferrous.domain.errors import (
     RateLimited,
     RepositoryUnavailable,
     StorageError,
+    TooLarge,
+    UnsafeArchive,
 )
 
 log = structlog.get_logger(__name__)
@@ -85,6 +90,12 @@ STATUS: dict[type[FerrousError], tuple[int, str]] = {
     # a project's repository that cannot be read (unknown host, refused credentials) is
     # the project's to fix, not a fault of this server
     RepositoryUnavailable: (422, "repository-unavailable"),
+    # stored bytes that no longer match their checksum: nothing to retry, someone must look
+    CorruptObject: (500, "corrupt-object"),
+    ChecksumMismatch: (422, "checksum-mismatch"),
+    UnsafeArchive: (422, "unsafe-archive"),
+    CorruptArchive: (422, "corrupt-archive"),
+    TooLarge: (413, "payload-too-large"),
     StorageError: (503, "storage-unavailable"),
     FerrousError: (500, "internal-error"),
 }

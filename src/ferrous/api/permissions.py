@@ -19,6 +19,7 @@ so the OpenAPI document shows which operations need which token.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from ferrous.domain.access import PERMISSIONS, Permission, Principal, PrincipalK
 from ferrous.domain.errors import PermissionDenied
 
 _ATTRIBUTE = "ferrous_permission"
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")  # `{path:path}` -> `{path}`
 
 
 def require(permission: Permission) -> Any:
@@ -84,12 +86,14 @@ def declared_permissions(route: RouteContext) -> list[str]:
 
 
 def route_permissions(app: FastAPI) -> dict[str, list[str]]:
-    """``"GET /api/v1/builds" -> ["builds:read"]`` for every route of the app."""
+    """``"GET /api/v1/builds" -> ["builds:read"]`` for every route of the app, its path as
+    the OpenAPI document writes it (``{path}``, not ``{path:path}``)."""
     table: dict[str, list[str]] = {}
     for route in iter_route_contexts(app.routes):
         permissions = declared_permissions(route)
+        path = _CONVERTER.sub(r"{\1}", route.path or "")
         for method in sorted(route.methods or ["*"]):
-            table[f"{method} {route.path}"] = permissions
+            table[f"{method} {path}"] = permissions
     return table
 
 

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ferrous.api.rate_limits import LoginLimits, RequestLimits
+from ferrous.application.artifacts import Artifacts
 from ferrous.application.authentication import Authenticator
+from ferrous.application.caches import Caches
 from ferrous.application.commands import Command
 from ferrous.application.guard_ports import AuditLog, RateLimiter
 from ferrous.application.identity_queries import IdentityQueries
 from ferrous.application.queries import Queries
+from ferrous.application.test_reports import TestCaseStore
 
 
 class CommandBus(Protocol):
@@ -113,3 +116,9 @@ class ApiServices:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers
     trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For is believed
+    #: jobs' artifacts and projects' caches (``application.artifacts``, ``.caches``);
+    #: None: their routes answer 503
+    artifacts: Artifacts | None = None
+    caches: Caches | None = None
+    #: JUnit reports' test cases; None: the test report routes answer 404
+    test_cases: TestCaseStore | None = None

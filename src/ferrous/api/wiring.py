@@ -80,4 +80,7 @@ def api_services(server: Server) -> ApiServices:
         ),
         cors_origins=settings.cors_origins,
         trusted_proxies=settings.trusted_proxies,
+        artifacts=server.artifacts,
+        caches=server.caches,
+        test_cases=server.test_cases,
     )

@@ -38,6 +38,9 @@ LEASE_REAPER = "lease_reaper"
 DELAYED_JOBS = "delayed_jobs"
 SCHEDULE_FIRER = "schedule_firer"  # see schedule_firer.py
 STATUS_SENDER = "status_sender"  # see status_sender.py
+LOG_ARCHIVER = "log_archiver"  # see log_archive.py
+CLEANUP = "cleanup"  # see retention.py
+LOG_SWEEP_INTERVAL = 60.0  # seconds between sweeps for finished jobs' logs left in chunks
 
 
 async def run_outbox_relay(relay_batch: RelayBatch, nudge: Flag) -> None:
@@ -120,3 +123,13 @@ async def run_lease_reaper(bus: MessageBus, lease_timeout: float) -> None:
 async def run_delayed_job_starter(bus: MessageBus) -> None:
     """Start delayed jobs that are due."""
     await _every(1.0, "start_due_jobs", lambda: bus.handle(StartDueJobs()))
+
+
+async def run_log_archiver(sweep: Callable[[], Awaitable[Any]]) -> None:
+    """Archive the logs that the servers finishing their jobs did not (they died first)."""
+    await _every(LOG_SWEEP_INTERVAL, "archive_logs", sweep)
+
+
+async def run_cleanup(cleanup: Callable[[], Awaitable[Any]], interval: float) -> None:
+    """Delete expired artifacts, stale caches and old logs (``retention.Retention``)."""
+    await _every(interval, "cleanup", cleanup)

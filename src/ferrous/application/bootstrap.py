@@ -13,34 +13,45 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ferrous.application.artifacts import Artifacts
 from ferrous.application.authentication import Authenticator
 from ferrous.application.background import (
+    CLEANUP,
     DELAYED_JOBS,
     LEASE_REAPER,
+    LOG_ARCHIVER,
     OUTBOX_RELAY,
     SCHEDULE_FIRER,
     STATUS_SENDER,
     run_as_singleton,
+    run_cleanup,
     run_delayed_job_starter,
     run_lease_reaper,
+    run_log_archiver,
     run_outbox_relay,
 )
+from ferrous.application.caches import Caches
 from ferrous.application.commands import AppendLog, ResealSecrets
 from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.first_admin import create_first_admin
 from ferrous.application.guard_ports import AuditLog, RateLimiter
 from ferrous.application.identity_queries import IdentityQueries
+from ferrous.application.log_archive import LogArchive
 from ferrous.application.messagebus import MessageBus
 from ferrous.application.ports import Broker, LeaderLock
 from ferrous.application.queries import Queries
+from ferrous.application.retention import Retention, RetentionPolicy
 from ferrous.application.schedule_firer import run_schedule_firer
 from ferrous.application.signals import Flag, JobSignals
 from ferrous.application.status_sender import StatusSender, run_status_sender
+from ferrous.application.storage_ports import ObjectStore
+from ferrous.application.test_reports import TestCaseStore, record_junit
 from ferrous.domain.errors import NotFound
 from ferrous.domain.events import (
     BuildCompleted,
@@ -59,14 +70,22 @@ from ferrous.infrastructure.security.access_tokens import JwtAccessTokens, signi
 from ferrous.infrastructure.security.passwords import Argon2PasswordHasher
 from ferrous.infrastructure.security.secret_box import AesGcmSecretBox, KeyRing, load_keys
 from ferrous.infrastructure.settings import Settings, registration_token
+from ferrous.infrastructure.sql.artifact_repository import SqlArtifactRepository
 from ferrous.infrastructure.sql.audit_log import SqlAuditLog
+from ferrous.infrastructure.sql.cache_repository import SqlCacheRepository
 from ferrous.infrastructure.sql.engine import create_engine
 from ferrous.infrastructure.sql.identity_queries import SqlIdentityQueries
 from ferrous.infrastructure.sql.leader import leader_lock_for
+from ferrous.infrastructure.sql.log_archive_index import SqlLogArchiveIndex
 from ferrous.infrastructure.sql.migrate import migrate
 from ferrous.infrastructure.sql.outbox import OutboxMessage, relay_outbox
 from ferrous.infrastructure.sql.queries import SqlQueries
+from ferrous.infrastructure.sql.retention_queries import SqlRetentionIndex
+from ferrous.infrastructure.sql.test_case_store import SqlTestCaseStore
 from ferrous.infrastructure.sql.unit_of_work import SqlUnitOfWork
+from ferrous.infrastructure.storage.factory import object_store
+from ferrous.infrastructure.storage.log_frames import ZstdLogFrames
+from ferrous.infrastructure.storage.memory import InMemoryObjectStore
 
 log = structlog.get_logger(__name__)
 
@@ -95,8 +114,17 @@ class Server:
     audit_log: AuditLog | None = None  # None: FERROUS_AUDIT_LOG=false
     rate_limiter: RateLimiter | None = None  # the API's request and login limits
     status_nudge: Flag = field(default_factory=Flag)
+    #: artifacts, caches and archived logs (``FERROUS_STORAGE_URL``); bootstrap sets the real one
+    objects: ObjectStore = field(default_factory=InMemoryObjectStore)
+    test_cases: TestCaseStore | None = None  # JUnit reports' cases, to read back
+    artifacts: Artifacts | None = None  # jobs' artifacts (agent protocol and API)
+    caches: Caches | None = None  # projects' caches (agent protocol)
+    #: finished jobs' logs in the object store; None: logs stay chunks (read from the database)
+    log_archive: LogArchive | None = None
+    retention: Retention | None = None  # the cleanup of artifacts, caches and archived logs
     schedules_changed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    archiving: set[asyncio.Task[Any]] = field(default_factory=set)  # logs being archived
 
     async def agent_by_token_hash(self, token_hash: str) -> str | None:
         try:
@@ -106,12 +134,31 @@ class Server:
             return None
 
     async def read_log(self, job_id: str, start: int = 0, end: int | None = None) -> bytes:
+        if self.log_archive is not None:
+            return await self.log_archive.read(job_id, start, end)
         async with SqlUnitOfWork(self.engine) as uow:
             return await uow.logs.read(job_id, start, end)
 
     async def log_size(self, job_id: str) -> int:
+        if self.log_archive is not None:
+            return await self.log_archive.size(job_id)
         async with SqlUnitOfWork(self.engine) as uow:
             return await uow.logs.size(job_id)
+
+    def archive_log_soon(self, job_id: str) -> None:
+        """Archive the job's log in the background (the agent's ``complete`` does not wait for
+        it); the log archiver's sweep covers a server that dies first."""
+        if self.log_archive is None:
+            return
+        task = asyncio.create_task(self._archive_log(self.log_archive, job_id))
+        self.archiving.add(task)
+        task.add_done_callback(self.archiving.discard)
+
+    async def _archive_log(self, archive: LogArchive, job_id: str) -> None:
+        try:
+            await archive.archive(job_id)
+        except Exception:
+            log.exception("job_log_archive_failed", job_id=job_id)
 
     async def relay_batch(self, limit: int) -> int:
         async def publish(message: OutboxMessage) -> None:
@@ -124,9 +171,9 @@ class Server:
     def start(self) -> None:
         """Start the background loops (call from a running event loop).
 
-        The outbox relay, the lease reaper, the delayed-job starter, the schedule firer and
-        the commit status sender are singletons: they run on the one server that holds their
-        lock (see ``background.run_as_singleton``).
+        The outbox relay, the lease reaper, the delayed-job starter, the schedule firer, the
+        commit status sender, the log archiver's sweep and the cleanup are singletons: they
+        run on the one server that holds their lock (see ``background.run_as_singleton``).
         """
         singletons = {
             OUTBOX_RELAY: lambda: run_outbox_relay(self.relay_batch, self.relay_nudge),
@@ -139,6 +186,12 @@ class Server:
         if self.status_sender is not None:
             sender = self.status_sender
             singletons[STATUS_SENDER] = lambda: run_status_sender(sender, self.status_nudge)
+        if self.log_archive is not None:
+            archive = self.log_archive
+            singletons[LOG_ARCHIVER] = lambda: run_log_archiver(archive.sweep)
+        if self.retention is not None:
+            retention, interval = self.retention, self.settings.cleanup_interval
+            singletons[CLEANUP] = lambda: run_cleanup(retention.run_pass, interval)
         self.tasks = [
             *(
                 asyncio.create_task(run_as_singleton(self.leader, name, work), name=name)
@@ -149,15 +202,17 @@ class Server:
         ]
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        tasks = [*self.tasks, *self.archiving]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.leader.close()
         await self.broker.close()
         if self.status_sender is not None:
             await self.status_sender.close()
         if self.rate_limiter is not None:
             await self.rate_limiter.close()
+        await self.objects.aclose()
         await self.engine.dispose()
 
     async def _listen_events(self) -> None:
@@ -211,6 +266,33 @@ def with_identities(deps: Dependencies, settings: Settings, keys: KeyRing) -> De
     )
 
 
+def files_of(
+    engine: AsyncEngine, objects: ObjectStore, deps: Dependencies, settings: Settings
+) -> tuple[Artifacts, Caches]:
+    """Artifacts (with their JUnit reports read into ``deps.test_cases``) and caches."""
+    record = None
+    if deps.test_cases is not None:
+        record = partial(record_junit, deps.test_cases)  # the `junit` upload's reports
+    artifacts = Artifacts(
+        repository=SqlArtifactRepository(engine),
+        objects=objects,
+        clock=deps.clock,
+        scratch=settings.data_dir / "tmp",
+        max_bytes=settings.artifact_max_bytes,
+        max_unpacked_bytes=settings.artifact_max_unpacked_bytes,
+        default_expire_in=settings.artifacts_expire_in,
+        record_junit=record,
+    )
+    caches = Caches(
+        repository=SqlCacheRepository(engine),
+        objects=objects,
+        clock=deps.clock,
+        max_bytes=settings.artifact_max_bytes,
+        max_unpacked_bytes=settings.artifact_max_unpacked_bytes,
+    )
+    return artifacts, caches
+
+
 async def _first_admin(bus: MessageBus, settings: Settings) -> None:
     """Make ``admin`` on an installation without users, and say so once, on stderr."""
     created = await create_first_admin(bus, settings.admin_password)
@@ -254,6 +336,7 @@ async def bootstrap(settings: Settings) -> Server:
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
     broker = broker_from_url(settings.broker_url)
+    objects = object_store(settings)
     signals = JobSignals()
 
     def keys() -> KeyRing:
@@ -266,6 +349,8 @@ async def bootstrap(settings: Settings) -> Server:
         lease_timeout=timedelta(seconds=settings.lease_timeout),
         server_url=settings.url,
         webhook_parsers=PARSERS,
+        objects=objects,
+        test_cases=SqlTestCaseStore(engine),
     )
     deps = with_identities(deps, settings, keys())
     bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
@@ -281,8 +366,23 @@ async def bootstrap(settings: Settings) -> Server:
         audit_log=SqlAuditLog(engine) if settings.audit_log else None,
         # the broker's Redis, when it is one, unless FERROUS_RATE_LIMIT_URL says otherwise
         rate_limiter=rate_limiter_for(settings.rate_limit_url, settings.broker_url),
+        objects=objects,
+        test_cases=deps.test_cases,
+        log_archive=LogArchive(SqlLogArchiveIndex(engine), objects, ZstdLogFrames(), deps.clock),
+        retention=Retention(
+            SqlRetentionIndex(engine),
+            objects,
+            RetentionPolicy.from_days(
+                log_max_age_days=settings.log_max_age_days,
+                log_max_total_bytes=settings.log_max_total_bytes,
+                cache_max_age_days=settings.cache_max_age_days,
+                cache_max_total_bytes=settings.cache_max_total_bytes,
+            ),
+            deps.clock,
+        ),
     )
     bus.on_events_committed(server.relay_nudge.set)
+    server.artifacts, server.caches = files_of(engine, objects, deps, settings)
     server.status_sender = StatusSender(bus.uow_factory, HttpCommitStatusClient(), deps)
 
     async def status_changed(event: Event) -> None:
@@ -294,6 +394,7 @@ async def bootstrap(settings: Settings) -> Server:
     async def job_finished(event: Event) -> None:
         if isinstance(event, JobCompleted):
             signals.log_grew(event.job_id)
+            server.archive_log_soon(event.job_id)  # only once the job is finished for good
 
     async def log_appended(command: AppendLog, size: int) -> None:
         signals.log_grew(command.job_id)

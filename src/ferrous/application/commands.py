@@ -31,6 +31,7 @@ class CreateProject(Command):
     credentials: RepoCredentials | None = None
     webhook_secret: str | None = None
     forge: ForgeSettings | None = None  # where commit statuses go
+    artifacts_expire_in: str | None = None  # e.g. "1 week", "never"; None: the server's
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,6 +44,7 @@ class UpdateProject(Command):
     credentials: RepoCredentials | None = None
     webhook_secret: str | None = None  # "" removes it (webhooks are then refused)
     forge: ForgeSettings | None = None  # only what is given changes
+    artifacts_expire_in: str | None = None  # "" removes it (the server's default applies)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -218,6 +220,7 @@ class CompleteJob(Command):
     attempt: int
     exit_code: int | None
     failure_reason: str | None = None
+    coverage: float | None = None  # percent, from the log by the job's `coverage:` regex
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

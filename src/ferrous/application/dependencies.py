@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from ferrous.application.identity_ports import AccessTokens, PasswordHasher
 from ferrous.application.ports import Clock, SecretBox
 from ferrous.application.source_ports import SourceRepository
+from ferrous.application.storage_ports import ObjectStore
+from ferrous.application.test_reports import TestCaseStore
 from ferrous.application.webhooks import WebhookParser
 
 
@@ -36,3 +38,7 @@ class Dependencies:
     access_token_ttl: timedelta = timedelta(minutes=15)
     #: how long a sign-in lasts, refreshed or not (sessions do not slide)
     session_ttl: timedelta = timedelta(days=30)
+    #: Where artifacts, caches and archived logs live; None: nowhere (they are refused).
+    objects: ObjectStore | None = None
+    #: Where the test cases of JUnit reports are kept; None: reports are not read.
+    test_cases: TestCaseStore | None = None

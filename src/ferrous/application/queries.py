@@ -34,6 +34,7 @@ class ProjectView:
     forge_api_url: str | None = None  # as used: derived from repo_url when not given
     forge_repo: str | None = None
     forge_token_set: bool = False  # the token itself is never read
+    artifacts_expire_in: str | None = None  # jobs' default `artifacts:expire_in`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +80,7 @@ class JobView:
     finished_at: datetime | None
     log_size: int = 0
     attempts: list[AttemptView] = field(default_factory=list)
+    coverage: float | None = None  # percent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +109,12 @@ class BuildView:
     stages: list[str]
     jobs: list[JobView]
     schedule_id: str | None = None  # the schedule that made it
+
+    @property
+    def coverage(self) -> float | None:
+        """The mean of its jobs' coverage (of those that have one), as GitLab shows it."""
+        found = [job.coverage for job in self.jobs if job.coverage is not None]
+        return sum(found) / len(found) if found else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -37,7 +37,7 @@ def agent_command(
     labels: Annotated[str, typer.Option(help="Labels, comma-separated: a,b.")] = "",
     capacity: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 1,
     work_dir: Annotated[
-        Path, typer.Option("--work-dir", help="Workspaces, caches and agent.json.")
+        Path, typer.Option("--work-dir", help="Workspaces, git cache and agent.json.")
     ] = Path(".ferrous-agent"),
     name: Annotated[str | None, typer.Option(help="Name shown by the server.")] = None,
     heartbeat_interval: Annotated[

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -83,6 +84,20 @@ class Client:
 
     def delete(self, path: str, **kwargs: Any) -> Any:
         return self.request("DELETE", path, **kwargs)
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A response whose body is read as it arrives (downloads); refusals as ``request``."""
+        try:
+            with self.http.stream(
+                method, path, timeout=self._httpx.Timeout(30.0, read=300.0), **kwargs
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise fail(self._refusal(response))
+                yield response
+        except self._httpx.TransportError as exc:
+            raise fail(f"lost the download from {self.base}: {exc}") from exc
 
     def stream_log(self, job_id: str, offset: int = 0) -> Iterator[tuple[str, str]]:
         """(event, data) pairs of a job's live log; ends after the job finished."""

@@ -10,6 +10,7 @@ from ferrous.cli import (
     admin,
     agent,
     agent_tokens,
+    artifacts,
     audit,
     lint,
     login,
@@ -22,6 +23,7 @@ from ferrous.cli import (
     schedules,
     secrets,
     serve,
+    test_reports,
 )
 
 app = typer.Typer(
@@ -55,6 +57,7 @@ app.add_typer(remote.projects_app, name="project")
 app.add_typer(agent_tokens.agent_tokens_app, name="agent-token")
 app.add_typer(admin.admin_app, name="admin")
 app.add_typer(schedules.schedules_app, name="schedule")
+app.add_typer(artifacts.artifacts_app, name="artifacts")
 app.add_typer(secrets.secrets_app, name="secrets")
 app.command("trigger", help="Start a build of a project; --wait follows it.")(
     remote.trigger_command
@@ -65,6 +68,7 @@ app.command("cancel", help="Cancel a build.")(remote.cancel_command)
 app.command("retry", help="Retry a build's failed jobs, or one job.")(remote.retry_command)
 app.command("play", help="Start a manual job.")(remote.play_command)
 app.command("audit", help="Show the audit log, newest first (admins).")(audit.audit_command)
+app.command("tests", help=test_reports.HELP)(test_reports.build_tests_command)
 app.command("login", help="Sign in to a server; keeps a personal API token.")(login.login_command)
 app.command("logout", help="Revoke and forget the token `login` kept.")(login.logout_command)
 

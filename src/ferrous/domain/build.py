@@ -115,6 +115,8 @@ class Job:
     scheduled_for: datetime | None = None  # when a `when: delayed` job starts
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: percent, from the finished attempt's log by its `coverage:` regex (the agent reads it)
+    coverage: float | None = None
     history: list[Attempt] = field(default_factory=list)
 
     @property
@@ -290,6 +292,7 @@ class Build:
         job.finished_at = None
         job.exit_code = None
         job.failure_reason = None
+        job.coverage = None
         self.record(
             JobStarted(build_id=self.id, job_id=job.id, agent_id=agent_id, attempt=job.attempt)
         )
@@ -304,9 +307,11 @@ class Build:
         exit_code: int | None,
         failure_reason: str | None,
         now: datetime,
+        coverage: float | None = None,
     ) -> Job:
         """The result of one attempt. The same report again (its answer was lost) changes
-        nothing; a different result, or a report for an attempt not running, is a Conflict."""
+        nothing; a different result, or a report for an attempt not running, is a Conflict.
+        ``coverage`` is kept when the job finishes (not when it is queued for a retry)."""
         job = self.job(job_id)
         if any(
             past.number == attempt
@@ -336,6 +341,7 @@ class Build:
                 exit_code
             )
             job.finished_at = now
+            job.coverage = coverage
         self.progress(now)
         return job
 
@@ -443,6 +449,7 @@ class Build:
             job.failure_allowed = False
             job.agent_id = None
             job.finished_at = None
+            job.coverage = None
         self._reset_skipped([job.name for job in jobs])
         # A retried job whose upstream is retried too (say, every job of a canceled build)
         # waits for it, as a new job would; the others are queued at once.

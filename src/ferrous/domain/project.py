@@ -40,6 +40,8 @@ class Project:
     credentials: SealedCredentials | None = None  # None: the repository needs none
     webhook_secret: str | None = None  # sealed by the secret box; None: webhooks refused
     forge: ForgeLink | None = None  # where commit statuses go; None: nowhere
+    #: `artifacts:expire_in` of its jobs that give none ("never" keeps); None: the server's
+    artifacts_expire_in: str | None = None
     events: list[Event] = field(default_factory=list)
 
     @classmethod

@@ -77,6 +77,8 @@ class Settings(BaseModel):
     s3_access_key_id: str | None = Field(default=None, repr=False)
     s3_secret_access_key: str | None = Field(default=None, repr=False)
     artifact_max_bytes: int = Field(default=5 * 1024**3, gt=0)  # one upload (archive or cache)
+    #: what one archive may expand to: past it, a decompression bomb is refused
+    artifact_max_unpacked_bytes: int = Field(default=50 * 1024**3, gt=0)
     #: `artifacts:expire_in` of jobs that give none, unless their project sets one ("never")
     artifacts_expire_in: str = "30 days"
     log_max_age_days: float = Field(default=0.0, ge=0)  # archived logs older: deleted; 0 keeps

@@ -348,11 +348,9 @@ def _specs(
             raw_variables=raw,
             timeout=draft.timeout,
             retry=draft.retry,
-            artifacts=draft.artifacts
-            and replace(
-                draft.artifacts,
-                name=expand(draft.artifacts.name, expanded) if draft.artifacts.name else None,
-            ),
+            # `artifacts:name` and `cache:key` are expanded by the runner: they may use the
+            # job's predefined variables ($CI_JOB_NAME, ...), which only it knows
+            artifacts=draft.artifacts,
             cache=tuple(_expand_cache(check, draft, c, expanded) for c in draft.cache),
             tags=tuple(expand(t, expanded) for t in draft.tags),
             image=draft.image and replace(draft.image, name=expand(draft.image.name, expanded)),
@@ -386,7 +384,7 @@ def _expand_cache(
             draft.pos,
         )
         policy = "pull-push"
-    return replace(cache, key=expand(cache.key, variables), policy=policy)
+    return replace(cache, policy=policy)
 
 
 def _check_cycles(check: Checker, specs: list[JobSpec], outcomes: dict[str, _Outcome]) -> None:

@@ -92,7 +92,7 @@ class Artifacts:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cache:
-    key: str = "default"  # already expanded; `key:files` hashing is done by the runner
+    key: str = "default"  # as written: the runner expands it and hashes `key:files`
     key_files: tuple[str, ...] = ()
     key_prefix: str | None = None
     paths: tuple[str, ...] = ()

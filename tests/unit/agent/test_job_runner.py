@@ -164,3 +164,54 @@ def test_cancel_while_running(harness: Harness) -> None:
     assert time.monotonic() - started < 3
     assert outcome.status == JobStatus.CANCELED
     assert outcome.attempts == 1
+
+
+def test_coverage_is_read_from_the_scripts_output(harness: Harness) -> None:
+    outcome, log = harness.run(
+        script=["echo 'Code coverage: 50.0'", "echo 'Code coverage: 81.25% of lines'"],
+        after_script=["echo done"],
+        coverage=r"/Code coverage: \d+(?:\.\d+)?/",
+    )
+    assert outcome.coverage == 81.25
+    assert "Coverage: 81.25%" in log
+    outcome, log = harness.run(
+        "failing", script=["echo 'TOTAL 3 1 66%'", "false"], coverage=r"/^TOTAL.+?(\d+\%)$/"
+    )
+    assert (outcome.status, outcome.coverage) == (JobStatus.FAILED, 66.0)
+    outcome, log = harness.run("bad", script=["echo 1"], coverage="/(oops/")
+    assert (outcome.status, outcome.coverage) == (JobStatus.SUCCESS, None)
+    assert "WARNING: coverage regex /(oops/: missing ), unterminated subpattern" in log
+
+
+def test_reports_are_uploaded_under_the_artifacts_when(harness: Harness) -> None:
+    junit = Artifacts(reports={"junit": ("$OUT/*.xml", "none/*.xml")})
+    outcome, log = harness.run(
+        "unit",
+        script=["mkdir -p reports", "echo '<testsuite/>' > reports/a.xml", "false"],
+        variables={"OUT": "reports"},
+        artifacts=junit,
+    )
+    assert outcome.status == JobStatus.FAILED
+    assert "Uploading junit report" not in log  # on_success by default, like the archive
+    outcome, log = harness.run(
+        "unit",
+        script=["mkdir -p reports", "echo '<testsuite/>' > reports/a.xml"],
+        variables={"OUT": "reports"},
+        artifacts=junit,
+    )
+    assert "WARNING: none/*.xml: no matching files" in log
+    assert "Saved the junit report (1 files)" in log
+    assert harness.site.artifacts.files("unit.junit") == ["reports/a.xml"]
+    assert not harness.site.artifacts.has("unit")  # no paths: no archive
+
+
+def test_a_corrupt_or_hostile_archive_fails_the_job(harness: Harness, tmp_path: Path) -> None:
+    harness.run("build", script=["echo x > f"], artifacts=Artifacts(paths=("f",)))
+    archive = harness.site.artifacts.archive("build")
+    archive.write_bytes(archive.read_bytes()[:20])
+    outcome, log = harness.run("test", artifacts_from=(("build", "build"),))
+    assert (outcome.status, outcome.failure_reason) == (JobStatus.FAILED, "runner_system_failure")
+    assert "ERROR: Job failed (system failure): artifacts of build: " in log
+    outcome, log = harness.run("other", artifacts_from=(("nothing", "nothing"),))
+    assert outcome.status == JobStatus.SUCCESS
+    assert "No artifacts of nothing to download" in log

@@ -21,7 +21,7 @@ BUILD_FIELDS = {
 JOB_FIELDS = {
     "id", "build_id", "name", "stage", "stage_index", "status", "when", "needs", "tags",
     "allow_failure", "failure_allowed", "attempt", "agent_id", "exit_code", "failure_reason",
-    "queued_at", "started_at", "finished_at", "log_size",
+    "queued_at", "started_at", "finished_at", "log_size", "coverage",
 }  # fmt: skip
 
 
@@ -42,6 +42,7 @@ async def test_trigger_a_pipeline(client: httpx.AsyncClient, world: FakeWorld) -
         "stages",
         "jobs",
         "schedule_id",
+        "coverage",
     }
     assert build["status"] == "pending"
     assert build["variables"] == ["DEPLOY", "_X"]  # names only

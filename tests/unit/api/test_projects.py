@@ -37,6 +37,7 @@ async def test_create_project_answers_201_with_its_default_pipeline(
         "forge_api_url": None,
         "forge_repo": None,
         "forge_token_set": False,
+        "artifacts_expire_in": None,
         "default_pipeline_id": body["default_pipeline_id"],
     }
     assert world.queries.pipelines[body["default_pipeline_id"]].name == "default"
@@ -96,6 +97,7 @@ async def test_list_and_get_projects_by_id_or_name(client: httpx.AsyncClient) ->
         "forge_api_url",
         "forge_repo",
         "forge_token_set",
+        "artifacts_expire_in",
     }
     assert by_id == by_name == created
 

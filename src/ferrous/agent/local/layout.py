@@ -2,14 +2,14 @@
 
 Runs live in ``.ferrous/`` inside the checkout, next to the code they ran, so that logs and
 artifacts are easy to find (``.ferrous/runs/<run-id>/``) and caches are shared by every run
-of the checkout (``.ferrous/cache/``). The folder ignores itself with a ``.gitignore`` of
-``*``, as virtual environments do: git never sees it, the project's own ``.gitignore`` is
-never edited, and the next run's file list leaves it out.
+of the checkout (``.ferrous/cache/``, one ``.tar.zst`` per key). The folder ignores itself
+with a ``.gitignore`` of ``*``, as virtual environments do: git never sees it, the project's
+own ``.gitignore`` is never edited, and the next run's file list leaves it out.
 
     runs/<run-id>/builds/<job>/    the job's workspace (CI_PROJECT_DIR), removed after it ends
     runs/<run-id>/scratch/<job>/   the scripts the executor runs, outside the workspace
     runs/<run-id>/logs/<job>.log   the job's raw log
-    runs/<run-id>/artifacts/<job>/ the job's artifacts, at their workspace paths
+    runs/<run-id>/artifacts/<job>.tar.zst  the job's artifacts (``tar --zstd -xf`` opens it)
 """
 
 from __future__ import annotations

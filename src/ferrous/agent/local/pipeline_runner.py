@@ -30,6 +30,7 @@ from ferrous.agent.local.layout import RunLayout, job_keys
 from ferrous.agent.local.records import JobRecord, RunResult
 from ferrous.agent.local.selection import artifact_sources
 from ferrous.agent.logs import Console, JobOutput
+from ferrous.archive import SUFFIX
 from ferrous.domain.progression import JobNode, advance, build_status
 from ferrous.domain.statuses import JobStatus
 from ferrous.pipeline_config.plan import JobSpec
@@ -71,7 +72,7 @@ class PipelineRunner:
                 job,
                 keys[job.name],
                 log=layout.log_file(keys[job.name]),
-                artifacts=layout.artifacts / keys[job.name],
+                artifacts=layout.artifacts / f"{keys[job.name]}{SUFFIX}",
             )
             for job in self._jobs
         }
@@ -223,6 +224,7 @@ class PipelineRunner:
         record.failure_reason = outcome.failure_reason
         record.failure_allowed = outcome.failure_allowed
         record.attempts = outcome.attempts
+        record.coverage = outcome.coverage
         self._console.line(*_finished_line(record))
 
     def _cancel_all(self) -> None:
@@ -242,6 +244,8 @@ def _finished_line(record: JobRecord) -> tuple[str, str]:
     """What to say when a job ends, and in which color (green, red, yellow, dim)."""
     took = f" in {record.duration:.1f}s" if record.duration is not None else ""
     tries = f", {record.attempts} attempts" if record.attempts > 1 else ""
+    if record.coverage is not None:
+        tries += f", coverage {record.coverage:g}%"
     if record.status == JobStatus.SUCCESS:
         return f"✔ {record.name}: passed{took}{tries}", "32"
     if record.status == JobStatus.CANCELED:

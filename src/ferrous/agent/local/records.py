@@ -17,12 +17,13 @@ class JobRecord:
     spec: JobSpec
     key: str
     log: Path
-    artifacts: Path  # where its artifacts are kept, once it has some
+    artifacts: Path  # the archive its artifacts are kept in, once it has some
     status: JobStatus = JobStatus.CREATED
     failure_allowed: bool = False
     exit_code: int | None = None
     failure_reason: str | None = None
     attempts: int = 0
+    coverage: float | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     due: float | None = None  # monotonic start time of a `when: delayed` job

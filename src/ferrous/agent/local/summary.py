@@ -62,10 +62,11 @@ def summary_json(result: RunResult) -> dict[str, Any]:
                 "attempts": record.attempts,
                 "allow_failure_hit": record.failure_allowed,
                 "failure_reason": record.failure_reason,
+                "coverage": record.coverage,
                 "started_at": _iso(record.started_at),
                 "finished_at": _iso(record.finished_at),
                 "log": str(record.log) if record.started_at is not None else None,
-                "artifacts": str(record.artifacts) if record.artifacts.is_dir() else None,
+                "artifacts": str(record.artifacts) if record.artifacts.is_file() else None,
             }
             for record in result.jobs
         ],

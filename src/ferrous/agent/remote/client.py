@@ -1,8 +1,14 @@
 """The agent's side of the agent protocol (DESIGN §5): one narrow client over HTTP JSON.
 
 Call order: ``register`` once (or construct with a saved token), then any number of
-``claim``, ``heartbeat``, ``append_log`` and ``complete`` calls, concurrently if need be (one
-``httpx.AsyncClient``, one event loop). ``aclose`` at the end.
+``claim``, ``heartbeat``, ``append_log``, file transfers (``upload_artifacts``,
+``download_artifacts``, ``upload_cache``, ``download_cache``) and ``complete`` calls,
+concurrently if need be (one ``httpx.AsyncClient``, one event loop). ``aclose`` at the end.
+
+Files travel as streamed bodies with their sha256 in ``X-Checksum-Sha256``, from and to files
+on disk (``streams``): an upload is sent again from its start when it fails transiently, and
+so is a download whose body is cut short (``BODY_RETRIES`` times); a download whose bytes do
+not hash to the server's checksum raises ``ChecksumMismatch``.
 
 Failures:
 - Transient ones (connection refused or reset, timeouts, 5xx, 429) are retried with
@@ -13,8 +19,9 @@ Failures:
   every call: a log chunk is appended at a byte offset (a repeated chunk is accepted once),
   and a repeated ``complete`` is refused, never counted twice.
 - ``Unauthorized`` (401): the agent token (or registration token) is not accepted.
-- ``LeaseLost`` (409, or 404 for an unknown job, on ``append_log`` and ``complete``): the
-  agent no longer holds the job; for logs it carries the server's log size.
+- ``LeaseLost`` (409, or 404 for an unknown job, on ``append_log``, ``complete`` and uploads;
+  409 only on downloads, where 404 means "nothing there"): the agent no longer holds the job;
+  for logs it carries the server's log size.
 - ``AgentProtocolError`` for any other refusal (a bug on one side: not retried).
 
 The agent token is sent only in the ``Authorization`` header and never logged, nor shown in
@@ -24,16 +31,46 @@ The agent token is sent only in the ``Authorization`` header and never logged, n
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import structlog
 
-from ferrous.domain.errors import FerrousError
+from ferrous.agent.remote.protocol import (
+    AgentApi,
+    AgentProtocolError,
+    FileApi,
+    LeaseLost,
+    RetryPolicy,
+    ServerUnavailable,
+    Unauthorized,
+)
+from ferrous.agent.remote.streams import (
+    CHECKSUM_HEADER,
+    Downloaded,
+    file_body,
+    save_body,
+)
+from ferrous.archive import MEDIA_TYPE
+from ferrous.domain.errors import ChecksumMismatch
+
+__all__ = [
+    "AgentApi",
+    "AgentClient",
+    "AgentCredentials",
+    "AgentProtocolError",
+    "FileApi",
+    "LeaseLost",
+    "RetryPolicy",
+    "ServerUnavailable",
+    "Unauthorized",
+    "cache_path",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -43,46 +80,8 @@ CLAIM_TIMEOUT = 35.0
 REQUEST_TIMEOUT = 30.0
 #: A heartbeat is repeated every few seconds anyway: retrying one for long is pointless.
 HEARTBEAT_RETRY_FOR = 5.0
-
-
-class AgentProtocolError(FerrousError):
-    """The server refused an agent protocol call."""
-
-    def __init__(self, message: str | None = None, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Unauthorized(AgentProtocolError):
-    """The server does not accept this agent's token: register the agent again."""
-
-
-class LeaseLost(AgentProtocolError):
-    """This agent no longer holds the job (canceled, finished or taken over)."""
-
-    def __init__(
-        self, message: str | None = None, *, status: int | None = None, size: int | None = None
-    ) -> None:
-        super().__init__(message, status=status)
-        self.size = size  # the job log's size on the server, when it said
-
-
-class ServerUnavailable(AgentProtocolError):
-    """The server could not be reached; retrying did not help."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: delay n is between half and all of
-    ``min(max_delay, initial * 2**n)``; give up after ``give_up_after`` seconds (None: never)."""
-
-    initial: float = 0.2
-    max_delay: float = 10.0
-    give_up_after: float | None = 600.0
-
-    def delay(self, attempt: int) -> float:
-        cap = min(self.max_delay, self.initial * 2 ** min(attempt, 30))
-        return random.uniform(cap / 2, cap)
+#: How many times a download whose body was cut short is started again.
+BODY_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +213,100 @@ class AgentClient:
         return int(self._json(response)["size"])
 
     async def complete(
-        self, job_id: str, attempt: int, exit_code: int | None, failure_reason: str | None
+        self,
+        job_id: str,
+        attempt: int,
+        exit_code: int | None,
+        failure_reason: str | None,
+        coverage: float | None = None,
     ) -> str:
-        """Report an attempt's result; returns the job's status as the server decided it."""
-        body = {"attempt": attempt, "exit_code": exit_code, "failure_reason": failure_reason}
+        """Report an attempt's result (and the coverage its log shows); returns the job's
+        status as the server decided it."""
+        body = {
+            "attempt": attempt,
+            "exit_code": exit_code,
+            "failure_reason": failure_reason,
+            "coverage": coverage,
+        }
         response = await self._call("POST", f"/jobs/{job_id}/complete", json=body)
         self._check(response, lease=True)
         return str(self._json(response).get("status", ""))
+
+    async def upload_artifacts(
+        self, job_id: str, kind: str, source: Path, sha256: str, *, name: str | None = None
+    ) -> dict[str, Any]:
+        """``PUT /jobs/{job_id}/artifacts/{kind}?name=``: an archive (``archive`` or a report
+        kind such as ``junit``) of the job; the server's reply (size, files, warnings, tests)."""
+        params = {"name": name} if name else None
+        return await self._upload(f"/jobs/{job_id}/artifacts/{kind}", source, sha256, params)
+
+    async def download_artifacts(
+        self, job_id: str, source_job_id: str, target: Path
+    ) -> Downloaded | None:
+        """``GET /jobs/{job_id}/dependencies/{source_job_id}/artifacts`` into ``target``;
+        None when that job has no artifacts."""
+        path = f"/jobs/{job_id}/dependencies/{source_job_id}/artifacts"
+        return await self._download(path, target)
+
+    async def upload_cache(
+        self, job_id: str, key: str, source: Path, sha256: str
+    ) -> dict[str, Any]:
+        """``PUT /jobs/{job_id}/caches/{key}``: a cache of the job's project."""
+        return await self._upload(f"/jobs/{job_id}/caches/{cache_path(key)}", source, sha256)
+
+    async def download_cache(self, job_id: str, key: str, target: Path) -> Downloaded | None:
+        """``GET /jobs/{job_id}/caches/{key}`` into ``target``; None when there is none."""
+        return await self._download(f"/jobs/{job_id}/caches/{cache_path(key)}", target)
+
+    async def _upload(
+        self, path: str, source: Path, sha256: str, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        size = source.stat().st_size
+        response = await self._call(
+            "PUT",
+            path,
+            params=params,
+            body=lambda: file_body(source),
+            headers={
+                CHECKSUM_HEADER: sha256,
+                "Content-Type": MEDIA_TYPE,
+                "Content-Length": str(size),
+            },
+        )
+        self._check(response, lease=True)
+        return self._json(response)
+
+    async def _download(self, path: str, target: Path) -> Downloaded | None:
+        cut_short = 0
+        while True:
+            response = await self._call("GET", path, stream=True)
+            try:
+                if response.status_code == 404:
+                    return None
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._check(response, lease=response.status_code == 409)
+                try:
+                    got = await save_body(response, target)
+                except httpx.TransportError as exc:
+                    cut_short += 1
+                    if cut_short > BODY_RETRIES:
+                        raise ServerUnavailable(
+                            f"GET {path}: the download was cut short {cut_short} times ({exc})"
+                        ) from exc
+                    log.warning("agent_download_retry", call=f"GET {path}", error=str(exc))
+                    await asyncio.sleep(self._retry.delay(cut_short))
+                    continue
+            finally:
+                await response.aclose()
+            if got.expected is not None and got.expected != got.sha256:
+                raise ChecksumMismatch(
+                    f"checksum mismatch (expected {got.expected[:12]}.., got "
+                    f"{got.sha256[:12]}..): the stored archive is corrupt"
+                )
+            if got.expected is None:
+                log.warning("agent_download_unchecked", call=f"GET {path}")
+            return got
 
     async def _call(
         self,
@@ -231,9 +317,15 @@ class AgentClient:
         retry_for: float | None = None,
         headers: dict[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
+        body: Callable[[], AsyncIterator[bytes]] | None = None,
+        stream: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        """One call, retried while it fails transiently; the answer may still be a 4xx."""
+        """One call, retried while it fails transiently; the answer may still be a 4xx.
+
+        ``body`` makes a streamed request body, afresh for each attempt; with ``stream`` the
+        response's body is left to read (and the response to close) by the caller.
+        """
         all_headers = dict(headers or {})
         if auth:
             if self._token is None:
@@ -247,14 +339,17 @@ class AgentClient:
         while True:
             retry_after = None
             using = self._current
+            if body is not None:
+                kwargs["content"] = body()
             try:
-                response = await self._http.request(
+                request = self._http.build_request(
                     method,
                     path,
                     headers=all_headers,
                     timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                     **kwargs,
                 )
+                response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 error = type(exc).__name__
                 self._next_server(using)
@@ -263,6 +358,8 @@ class AgentClient:
             else:
                 if response.status_code < 500 and response.status_code != 429:
                     return response
+                if stream:
+                    await response.aclose()
                 error = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("Retry-After")
             attempt += 1
@@ -309,21 +406,8 @@ class AgentClient:
         return data
 
 
-class AgentApi(Protocol):
-    """What a worker needs of the server (``AgentClient`` implements it).
-
-    Every method may be called concurrently with the others from one event loop; each may
-    raise ``ServerUnavailable``, ``Unauthorized`` or ``AgentProtocolError``, and the last two
-    ``LeaseLost``. Cancelling a call abandons it: a claim abandoned while the server was
-    leasing a job leaves that job leased to this agent until the server notices.
-    """
-
-    async def claim(self) -> dict[str, Any] | None: ...
-
-    async def heartbeat(self, running: Sequence[str]) -> list[str]: ...
-
-    async def append_log(self, job_id: str, offset: int, data: bytes) -> int: ...
-
-    async def complete(
-        self, job_id: str, attempt: int, exit_code: int | None, failure_reason: str | None
-    ) -> str: ...
+def cache_path(key: str) -> str:
+    """A cache key as one path segment: every byte quoted but letters, digits and ``_.-~``,
+    and a key of dots only quoted whole, so that no URL normalization can take it as ``..``."""
+    quoted = quote(key, safe="")
+    return quoted.replace(".", "%2E") if not quoted.strip(".") else quoted

@@ -1,9 +1,8 @@
 """The agents inside ``ferrous serve``: ordinary agents that talk to their own server.
 
 They register over HTTP like any remote agent (the loopback is the only difference), so
-there is one code path for claiming, logs and results (DESIGN §5). Each has capacity 1 and
-its own folder ``work_dir/embedded-<n>``; they share ``work_dir/artifacts`` and
-``work_dir/cache``, so jobs of one build find each other's artifacts, and
+there is one code path for claiming, logs, artifacts, caches and results (DESIGN §5). Each
+has capacity 1 and its own folder ``work_dir/embedded-<n>``; they share
 ``work_dir/git-cache``, so a repository crosses the network once for all of them.
 """
 
@@ -51,8 +50,6 @@ async def run_embedded_agents(
                     work_dir=work_dir / name,
                     labels=labels,
                     name=name,
-                    artifacts_dir=work_dir / "artifacts",
-                    cache_dir=work_dir / "cache",
                     heartbeat_interval=heartbeat_interval,
                     kill_grace=kill_grace,
                 )

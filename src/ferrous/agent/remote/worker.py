@@ -5,16 +5,12 @@ values the claim lists (``mask``: the job's masked secrets and the repository cr
 ``JobRun`` runs in a thread of its own (it is synchronous) with the build's commit fetched into
 ``work_dir/<job_id>`` (through the agent's git cache ``git_cache_dir``, default
 ``work_dir/../git-cache``: see ``source``), the artifacts of its ``dependencies`` and its
-caches, ``retry`` off (one attempt: the server decides retries) and the payload's per-run
-variables; then the
-log is flushed and the result reported with ``complete``: exit code and failure reason
+caches downloaded from the server (``transfer.ServerFiles``, which also uploads the job's own),
+``retry`` off (one attempt: the server decides retries) and the payload's per-run variables;
+then the log is flushed and the result reported with ``complete``: exit code, failure reason
 (``script_failure``, ``job_execution_timeout``, or ``runner_system_failure`` when the agent
-itself failed: the clone, an unreadable payload, an agent stopping without waiting).
-
-Artifacts and caches are plain folders on this machine for now (``folder_store``), shared
-by every agent that uses the same ``artifacts_dir`` (default ``work_dir/../artifacts``) and
-``cache_dir`` (default ``work_dir/../cache``): jobs whose dependencies ran on another machine
-find no artifacts until the server-side artifact store exists.
+itself failed: the clone, an unreadable payload, a corrupt artifact, an agent stopping
+without waiting) and the coverage the job's ``coverage:`` regex found in its log.
 
 Heartbeats go every ``heartbeat_interval`` seconds with the running job ids; the server's
 answer names the jobs to cancel, which are canceled (their process trees killed) and not
@@ -42,8 +38,6 @@ from typing import Any
 import structlog
 
 from ferrous import __version__
-from ferrous.agent.artifacts import LocalArtifactStore
-from ferrous.agent.cache import LocalCacheStore
 from ferrous.agent.executor_choice import ExecutorChoice
 from ferrous.agent.job_runner import (
     SCRIPT_FAILURE,
@@ -55,9 +49,10 @@ from ferrous.agent.job_runner import (
 )
 from ferrous.agent.masking import MIN_LENGTH
 from ferrous.agent.remote.assignment import Assignment
-from ferrous.agent.remote.client import AgentApi, AgentProtocolError, LeaseLost, Unauthorized
 from ferrous.agent.remote.log_shipper import LogShipper
+from ferrous.agent.remote.protocol import AgentApi, AgentProtocolError, LeaseLost, Unauthorized
 from ferrous.agent.remote.source import GitCommitSource
+from ferrous.agent.remote.transfer import ServerFiles, remove_leftovers
 from ferrous.domain.errors import InvalidValue
 from ferrous.domain.statuses import JobStatus
 
@@ -79,18 +74,21 @@ class _Job:
         self.job_id = job_id
         self.stopped_by: str | None = None
         self.run: JobRun | None = None
+        self.files: ServerFiles | None = None
         self.task: asyncio.Task[None] | None = None
 
-    def attach(self, run: JobRun) -> None:
-        self.run = run
+    def attach(self, run: JobRun, files: ServerFiles) -> None:
+        self.run, self.files = run, files
         if self.stopped_by is not None:
-            run.cancel()
+            self.cancel(self.stopped_by)
 
     def cancel(self, why: str) -> None:
         if self.stopped_by is None:
             self.stopped_by = why
         if self.run is not None:
             self.run.cancel()
+        if self.files is not None:
+            self.files.cancel()
 
 
 class AgentWorker:
@@ -105,8 +103,6 @@ class AgentWorker:
         labels: Sequence[str] = (),
         name: str = "agent",
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
-        artifacts_dir: Path | None = None,
-        cache_dir: Path | None = None,
         git_cache_dir: Path | None = None,
         kill_grace: float = 5.0,
         keep_workspaces: bool = False,
@@ -118,8 +114,6 @@ class AgentWorker:
         self.name = name
         self.labels = tuple(labels)
         self.work_dir = work_dir.absolute()
-        self.artifacts_dir = (artifacts_dir or self.work_dir.parent / "artifacts").absolute()
-        self.cache_dir = (cache_dir or self.work_dir.parent / "cache").absolute()
         self.git_cache_dir = (git_cache_dir or self.work_dir.parent / "git-cache").absolute()
         self._client = client
         self._interval = heartbeat_interval
@@ -147,6 +141,7 @@ class AgentWorker:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.work_dir.glob(".trash-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+        remove_leftovers(self.work_dir)
         log.info("agent_started", agent=self.name, capacity=self.capacity, labels=self.labels)
         heartbeats = asyncio.create_task(self._heartbeats(), name=f"{self.name} heartbeats")
         try:
@@ -261,9 +256,10 @@ class AgentWorker:
             else:
                 log.info("job_started", agent=self.name, job_id=job.job_id, name=assignment.name)
                 await asyncio.to_thread(self._trash, workspace)
-                run = self._job_run(assignment, shipper)
-                job.attach(run)
                 loop = asyncio.get_running_loop()
+                files = ServerFiles(self._client, job.job_id, loop, temp_dir=self.work_dir)
+                run = self._job_run(assignment, shipper, files, mask_values(payload))
+                job.attach(run, files)
                 outcome = await loop.run_in_executor(self._pool, _run, run, shipper)
         finally:
             shipper.close()
@@ -276,7 +272,13 @@ class AgentWorker:
             self._changed.set()
         await asyncio.to_thread(self._trash, workspace, remove=not self._keep)
 
-    def _job_run(self, assignment: Assignment, shipper: LogShipper) -> JobRun:
+    def _job_run(
+        self,
+        assignment: Assignment,
+        shipper: LogShipper,
+        files: ServerFiles,
+        mask: Sequence[str],
+    ) -> JobRun:
         if assignment.retry_reason:  # the same words as ferrous run's, for the same event
             shipper.note(
                 f"Retrying ({assignment.retry_reason}): attempt {assignment.attempt} "
@@ -295,8 +297,8 @@ class AgentWorker:
                 cache_dir=self.git_cache_dir,
             ),
             builds_dir=self.work_dir,
-            artifacts=LocalArtifactStore(self.artifacts_dir),
-            caches=LocalCacheStore(self.cache_dir),
+            artifacts=files,
+            caches=files,
             executor=self._executor.factory(
                 scratch_dir=self.work_dir / ".scripts", kill_grace=self._kill_grace
             ),
@@ -307,6 +309,7 @@ class AgentWorker:
             key=assignment.job_id,
             artifacts_from=assignment.dependencies,
             variables=assignment.variables,
+            mask=tuple(mask),
         )
         return JobRun(request, site, shipper)
 
@@ -322,7 +325,9 @@ class AgentWorker:
         elif outcome.status != JobStatus.SUCCESS:  # canceled as this agent stops: not the script
             exit_code, reason = None, SYSTEM_FAILURE
         try:
-            status = await self._client.complete(job.job_id, attempt, exit_code, reason)
+            status = await self._client.complete(
+                job.job_id, attempt, exit_code, reason, outcome.coverage
+            )
         except LeaseLost as exc:
             log.info("job_result_refused", detail=exc.message, **fields)
         except Unauthorized as exc:
@@ -331,7 +336,14 @@ class AgentWorker:
         except AgentProtocolError as exc:
             log.error("job_result_not_reported", error=exc.message, **fields)
         else:
-            log.info("job_completed", status=status, exit_code=exit_code, reason=reason, **fields)
+            log.info(
+                "job_completed",
+                status=status,
+                exit_code=exit_code,
+                reason=reason,
+                coverage=outcome.coverage,
+                **fields,
+            )
 
     async def _heartbeats(self) -> None:
         failing = False

@@ -170,6 +170,7 @@ def build_router(services: ApiServices) -> APIRouter:
                 attempt=body.attempt,
                 exit_code=body.exit_code,
                 failure_reason=body.failure_reason,
+                coverage=body.coverage,
             )
         )
         return JobResultAccepted(job_id=job.id, status=str(job.status))

@@ -55,6 +55,7 @@ def build_router(services: ApiServices) -> APIRouter:
                 credentials=credentials_of(body.credentials),
                 webhook_secret=body.webhook_secret,
                 forge=forge_settings_of(body),
+                artifacts_expire_in=body.artifacts_expire_in,
             )
         )
         response.headers["Location"] = f"/api/v1/projects/{project.id}"
@@ -81,7 +82,8 @@ def build_router(services: ApiServices) -> APIRouter:
         responses=problems(404, 422),
     )
     async def update_project(project: str, body: ProjectUpdate) -> ProjectDetail:
-        """Change the repository URL, the default branch, the credentials or the forge."""
+        """Change the repository URL, the default branch, the credentials, the forge or
+        the artifacts' default expiry."""
         found = await queries.get_project(project)
         await bus.handle(
             UpdateProject(
@@ -91,6 +93,7 @@ def build_router(services: ApiServices) -> APIRouter:
                 credentials=credentials_of(body.credentials),
                 webhook_secret=body.webhook_secret,
                 forge=forge_settings_of(body),
+                artifacts_expire_in=body.artifacts_expire_in,
             )
         )
         return await project_detail(queries, found.id)

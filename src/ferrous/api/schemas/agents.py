@@ -90,6 +90,14 @@ class JobResult(BaseModel):
     failure_reason: str | None = Field(
         None, max_length=200, examples=["script_failure", "runner_system_failure"]
     )
+    coverage: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="The job's coverage in percent, from its log by its `coverage:` regex.",
+        examples=[87.5],
+    )
 
 
 class JobResultAccepted(BaseModel):

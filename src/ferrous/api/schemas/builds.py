@@ -99,6 +99,9 @@ class JobOut(ApiModel):
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
     log_size: int
+    coverage: float | None = Field(
+        None, description="Percent, from the log by the job's `coverage:` regex."
+    )
 
 
 class JobDetail(JobOut):
@@ -124,6 +127,9 @@ class BuildDetail(BuildOut):
     stages: list[str]
     jobs: list[JobOut]
     schedule_id: str | None = Field(None, description="The schedule that made it, if any.")
+    coverage: float | None = Field(
+        None, description="The mean of its jobs' coverage (those that report one), percent."
+    )
 
 
 def build_detail(view: BuildView) -> BuildDetail:
@@ -137,5 +143,6 @@ def build_detail(view: BuildView) -> BuildDetail:
             "stages": view.stages,
             "jobs": [JobOut.model_validate(job) for job in view.jobs],
             "schedule_id": view.schedule_id,
+            "coverage": view.coverage,
         }
     )

@@ -66,6 +66,11 @@ WEBHOOK_SECRET = (
     "Write-only: the secret the forge signs deliveries with (GitLab: its token), 16 to 1000 "
     "characters. Without one, webhook deliveries are refused."
 )
+EXPIRE_IN = (
+    "How long artifacts of jobs without `artifacts:expire_in` are kept, in GitLab's words: "
+    "`30 days`, `1 week`, `3 hrs 20 min`, `never`. Unset: the server's "
+    "(`FERROUS_ARTIFACTS_EXPIRE_IN`)."
+)
 
 
 class ProjectCreate(BaseModel):
@@ -80,6 +85,9 @@ class ProjectCreate(BaseModel):
     forge_api_url: ForgeApiUrlIn = None
     forge_repo: ForgeRepoIn = None
     forge_token: ForgeTokenIn = None
+    artifacts_expire_in: str | None = Field(
+        None, min_length=1, max_length=64, description=EXPIRE_IN, examples=["1 week"]
+    )
 
 
 class ProjectUpdate(BaseModel):
@@ -95,6 +103,9 @@ class ProjectUpdate(BaseModel):
     forge_api_url: ForgeApiUrlIn = None
     forge_repo: ForgeRepoIn = None
     forge_token: ForgeTokenIn = None
+    artifacts_expire_in: str | None = Field(
+        None, max_length=64, description=EXPIRE_IN + ' `""` removes it.'
+    )
 
 
 class CredentialsState(BaseModel):
@@ -119,6 +130,9 @@ class ProjectOut(ApiModel):
     forge_api_url: str | None = Field(None, description="The forge API used (maybe derived).")
     forge_repo: str | None = Field(None, description="The repository on the forge.")
     forge_token_set: bool = Field(False, description="Whether a status token is set.")
+    artifacts_expire_in: str | None = Field(
+        None, description="Jobs' default `artifacts:expire_in`; None: the server's."
+    )
 
     @field_validator("credentials", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ async def complete_job(cmd: CompleteJob, uow: UnitOfWork, deps: Dependencies) ->
         exit_code=cmd.exit_code,
         failure_reason=cmd.failure_reason,
         now=deps.clock.now(),
+        coverage=cmd.coverage,
     )
     await uow.builds.save(build)
     await uow.commit()

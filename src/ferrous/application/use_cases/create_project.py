@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ferrous.application.commands import CreateProject, UpdateProject
 from ferrous.application.dependencies import Dependencies
+from ferrous.application.expiry import check_expire_in
 from ferrous.application.forge_settings import apply_forge, check_forge
 from ferrous.application.ports import UnitOfWork
 from ferrous.application.project_credentials import seal, unseal
@@ -29,6 +30,8 @@ async def create_project(cmd: CreateProject, uow: UnitOfWork, deps: Dependencies
         seal_webhook_secret(cmd.webhook_secret, project, deps.secret_box)
     if cmd.forge is not None:
         apply_forge(project, cmd.forge, deps.secret_box)
+    if cmd.artifacts_expire_in:
+        project.artifacts_expire_in = check_expire_in(cmd.artifacts_expire_in)
     await uow.projects.add(project)
     await uow.pipelines.add(
         Pipeline.create(project_id=project.id, name="default", config_path=None, now=now)
@@ -57,6 +60,9 @@ async def update_project(cmd: UpdateProject, uow: UnitOfWork, deps: Dependencies
         apply_forge(project, cmd.forge, deps.secret_box)
     if cmd.repo_url is not None:
         check_forge(project)  # what was derived from the old URL must still derive
+    if cmd.artifacts_expire_in is not None:
+        given = cmd.artifacts_expire_in
+        project.artifacts_expire_in = check_expire_in(given) if given.strip() else None
     await uow.projects.save(project)
     await uow.commit()
     return project

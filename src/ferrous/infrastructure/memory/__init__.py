@@ -28,6 +28,7 @@ from ferrous.infrastructure.memory.secret_box import PlaintextSecretBox
 from ferrous.infrastructure.memory.secret_variables import InMemorySecretVariableRepository
 from ferrous.infrastructure.memory.status_reports import InMemoryStatusReportRepository
 from ferrous.infrastructure.memory.store import InMemoryStore
+from ferrous.infrastructure.memory.test_cases import InMemoryTestCaseStore
 from ferrous.infrastructure.memory.trigger_tokens import InMemoryTriggerTokenRepository
 from ferrous.infrastructure.memory.unit_of_work import InMemoryUnitOfWork, memory_uow_factory
 from ferrous.infrastructure.memory.users import InMemorySessionRepository, InMemoryUserRepository
@@ -48,6 +49,7 @@ __all__ = [
     "InMemorySessionRepository",
     "InMemoryStatusReportRepository",
     "InMemoryStore",
+    "InMemoryTestCaseStore",
     "InMemoryTriggerTokenRepository",
     "InMemoryUnitOfWork",
     "InMemoryUserRepository",

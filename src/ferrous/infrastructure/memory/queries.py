@@ -43,6 +43,7 @@ def _project(project: Project) -> ProjectView:
         forge_api_url=forge_api_url,
         forge_repo=forge_repo,
         forge_token_set=project.forge is not None and bool(project.forge.token),
+        artifacts_expire_in=project.artifacts_expire_in,
     )
 
 
@@ -159,6 +160,7 @@ class InMemoryQueries:
             ]
             if attempts
             else [],
+            coverage=job.coverage,
         )
 
     async def get_build(self, build_id: str) -> BuildView:

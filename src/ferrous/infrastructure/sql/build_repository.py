@@ -50,6 +50,7 @@ _JOB_STATE_COLUMNS = (
     jobs.c.scheduled_for,
     jobs.c.started_at,
     jobs.c.finished_at,
+    jobs.c.coverage,
 )
 _SELECT_BUILD = select(builds).where(builds.c.id == bindparam("build_id"))
 _SELECT_BUILD_LOCKED = _SELECT_BUILD.with_for_update()
@@ -100,6 +101,7 @@ _UPDATE_JOB = (
         scheduled_for=bindparam("b_scheduled_for"),
         started_at=bindparam("b_started_at"),
         finished_at=bindparam("b_finished_at"),
+        coverage=bindparam("b_coverage"),
     )
 )
 #: a job's row written only if it is still what was read: claims start jobs without the

@@ -24,6 +24,7 @@ JobState = tuple[
     datetime | None,  # scheduled_for
     datetime | None,  # started_at
     datetime | None,  # finished_at
+    float | None,  # coverage
 ]
 
 BuildState = tuple[
@@ -85,6 +86,7 @@ def job_state(job: Job) -> JobState:
         job.scheduled_for,
         job.started_at,
         job.finished_at,
+        job.coverage,
     )
 
 
@@ -106,6 +108,7 @@ def job_state_params(job: Job) -> dict[str, Any]:
         "b_scheduled_for": job.scheduled_for,
         "b_started_at": job.started_at,
         "b_finished_at": job.finished_at,
+        "b_coverage": job.coverage,
     }
 
 
@@ -154,6 +157,7 @@ def job_row(job: Job, position: int) -> dict[str, Any]:
         "scheduled_for": job.scheduled_for,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
+        "coverage": job.coverage,
     }
 
 
@@ -207,6 +211,7 @@ def build_from_rows(
             scheduled_for=j.scheduled_for,
             started_at=j.started_at,
             finished_at=j.finished_at,
+            coverage=j.coverage,
             history=history.get(j.id, []),
         )
     return Build(
@@ -270,6 +275,7 @@ class BuildSnapshot:
                 j.scheduled_for,
                 j.started_at,
                 j.finished_at,
+                j.coverage,
             )
             for j in job_rows
         }

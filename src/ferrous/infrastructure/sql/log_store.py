@@ -6,6 +6,12 @@ the log's size is the end of its last chunk (one index probe) and the chunk that
 reply) sends bytes already stored: they are compared and accepted once, and only a tail past
 the end is appended. Two servers appending the same chunk at once meet on the primary key
 (``ON CONFLICT DO NOTHING``): the loser compares what the winner stored.
+
+A finished job's log is archived to the object store (``application.log_archive``): its
+``job_logs`` row says how many bytes the archive holds and the chunks below that are gone.
+The size counts the archive, so a retried job appends after it; an append below the archived
+size is refused (its bytes cannot be compared here, and the job's lease is over anyway).
+``read`` reads chunks only: the archived part is read through ``LogArchive``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ferrous.domain.errors import Conflict
-from ferrous.infrastructure.sql.schema import log_chunks
+from ferrous.infrastructure.sql.schema import job_logs, log_chunks
 from ferrous.infrastructure.sql.session import SqlSession
 
 _c = log_chunks.c
@@ -24,6 +30,7 @@ _LAST_CHUNK = (
     .order_by(_c.offset.desc())
     .limit(1)
 )
+_ARCHIVED_SIZE = select(job_logs.c.size).where(job_logs.c.job_id == bindparam("job_id"))
 _FIRST_OFFSET = (
     select(func.max(_c.offset))
     .where(_c.job_id == bindparam("job_id"), _c.offset <= bindparam("start"))
@@ -51,7 +58,13 @@ class SqlLogStore:
     async def _size(self, job_id: str, *, write: bool) -> int:
         result = await self._session.execute(_LAST_CHUNK, {"job_id": job_id}, write=write)
         row = result.first()
-        return 0 if row is None else int(row.offset) + int(row.size)
+        chunks_end = 0 if row is None else int(row.offset) + int(row.size)
+        return max(chunks_end, await self._archived_size(job_id, write=write))
+
+    async def _archived_size(self, job_id: str, *, write: bool) -> int:
+        result = await self._session.execute(_ARCHIVED_SIZE, {"job_id": job_id}, write=write)
+        archived = result.scalar()
+        return 0 if archived is None else int(archived)
 
     async def append(self, job_id: str, offset: int, data: bytes) -> int:
         if offset < 0:
@@ -59,6 +72,11 @@ class SqlLogStore:
         data = bytes(data)
         for _ in range(3):  # a concurrent append can win the race once or twice
             size = await self._size(job_id, write=True)
+            if offset < (archived := await self._archived_size(job_id, write=True)):
+                raise Conflict(
+                    f"log of job {job_id} is {size} bytes long and archived up to byte "
+                    f"{archived}; a chunk at {offset} cannot be appended"
+                )
             if offset > size:
                 raise Conflict(
                     f"log of job {job_id} is {size} bytes long; a chunk at {offset} leaves a gap"

@@ -28,6 +28,7 @@ _PROJECT_COLUMNS = (
     projects.c.forge_api_url,
     projects.c.forge_repo,
     projects.c.forge_token,
+    projects.c.artifacts_expire_in,
 )
 _PIPELINE_COLUMNS = (
     pipelines.c.id,
@@ -49,6 +50,7 @@ def _project(row: Row[Any]) -> Project:
         credentials=SealedCredentials.from_text(row.credentials) if row.credentials else None,
         webhook_secret=row.webhook_secret,
         forge=forge_of_row(row),
+        artifacts_expire_in=row.artifacts_expire_in,
     )
 
 
@@ -105,6 +107,7 @@ class SqlProjectRepository:
                 credentials=_credentials_text(project),
                 webhook_secret=project.webhook_secret,
                 **_forge_columns(project),
+                artifacts_expire_in=project.artifacts_expire_in,
             )
         )
         self._track(project)
@@ -119,6 +122,7 @@ class SqlProjectRepository:
                 credentials=_credentials_text(project),
                 webhook_secret=project.webhook_secret,
                 **_forge_columns(project),
+                artifacts_expire_in=project.artifacts_expire_in,
             )
         )
         if matched == 0:

@@ -45,6 +45,7 @@ from ferrous.infrastructure.sql.schema import (
     agents,
     builds,
     job_attempts,
+    job_logs,
     jobs,
     log_chunks,
     pipelines,
@@ -82,13 +83,15 @@ _SUMMARY = (
 _DETAIL = _SUMMARY.add_columns(
     builds.c.failure_reason, builds.c.problems, builds.c.variables, builds.c.schedule_id
 ).where(builds.c.id == bindparam("build_id"))
-# a log's size is the end of its last chunk: one backward index probe per job
+# a log's size is the end of its last chunk: one backward index probe per job; else what
+# its archive holds (chunks left after an archive all lie past it: see log_archive_index.py)
 _LOG_SIZE = func.coalesce(
     select(log_chunks.c.offset + func.length(log_chunks.c.data))
     .where(log_chunks.c.job_id == jobs.c.id)
     .order_by(log_chunks.c.offset.desc())
     .limit(1)
     .scalar_subquery(),
+    select(job_logs.c.size).where(job_logs.c.job_id == jobs.c.id).scalar_subquery(),
     0,
 ).label("log_size")
 _JOB_COLUMNS = (
@@ -109,6 +112,7 @@ _JOB_COLUMNS = (
     jobs.c.queued_at,
     jobs.c.started_at,
     jobs.c.finished_at,
+    jobs.c.coverage,
 )
 _BUILD_JOBS = (
     select(*_JOB_COLUMNS).where(jobs.c.build_id == bindparam("build_id")).order_by(jobs.c.position)
@@ -158,6 +162,7 @@ def _project(row: Row[Any]) -> ProjectView:
         forge_api_url=forge_api_url,
         forge_repo=forge_repo,
         forge_token_set=bool(row.forge_token),
+        artifacts_expire_in=row.artifacts_expire_in,
     )
 
 
@@ -206,6 +211,7 @@ def _job(row: Row[Any], attempts: list[AttemptView] | None = None) -> JobView:
         finished_at=row.finished_at,
         log_size=int(row.log_size),
         attempts=attempts or [],
+        coverage=row.coverage,
     )
 
 

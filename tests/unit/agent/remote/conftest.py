@@ -1,7 +1,8 @@
 """A real server for the agent: the FastAPI app on the in-memory adapters, served by uvicorn.
 
 The app runs the real bus, use cases and Build aggregate; sources come from a real git
-repository made per test. ``Recorder`` wraps the app to see (and break) agent requests.
+repository made per test. ``Recorder`` wraps the app to see (and break) agent requests;
+artifacts and caches are ``FakeFiles``' (the real endpoints have tests of their own).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ferrous.domain.errors import NotFound
 from ferrous.domain.events import Event, JobQueued
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
 from ferrous.infrastructure.memory import InMemoryQueries, InMemoryStore, memory_uow_factory
+from tests.unit.agent.remote.fake_files import FakeFiles
 from tests.unit.api.fakes import FakeFeed
 
 REGISTRATION_TOKEN = "reg-secret"
@@ -160,7 +162,8 @@ class Server:
             agent_registration_token=REGISTRATION_TOKEN,
             claim_timeout=claim_timeout,
         )
-        self.recorder = Recorder(create_app(services))
+        self.files = FakeFiles(tmp_path / "server-files", create_app(services))
+        self.recorder = Recorder(self.files)
         self.url = ""
 
     async def agent_by_token_hash(self, token_hash: str) -> str | None:

@@ -13,6 +13,7 @@ import pytest
 from ferrous.agent.remote.client import AgentClient
 from ferrous.agent.remote.worker import AgentWorker
 from ferrous.application import commands as c
+from ferrous.archive import entries
 from tests.unit.agent.remote.conftest import REGISTRATION_TOKEN, Server, git, make_repo
 
 ECHO = """
@@ -166,7 +167,7 @@ async def test_a_clone_that_fails_is_a_runner_system_failure(
     assert f"ERROR: Job failed (system failure): commit {build.sha} is not in main of" in log
 
 
-async def test_artifacts_of_dependencies_come_from_the_shared_folder(
+async def test_artifacts_of_dependencies_come_from_the_server(
     server: Server, tmp_path: Path
 ) -> None:
     pipeline = """
@@ -181,13 +182,14 @@ test:
 """
     repo = make_repo(tmp_path / "repo", pipeline)
     build = await server.trigger(repo)
-    async with running_worker(server, tmp_path) as worker:
+    async with running_worker(server, tmp_path):
         done = await server.finished(build.id)
     assert done.status.value == "success"
     test = done.job_named("test")
     assert "\nbuilt\n" in server.log(test.id).decode()
-    stored = worker.artifacts_dir / done.job_named("build").id / "out" / "result.txt"
-    assert stored.read_text() == "built\n"
+    with server.files.artifact(done.job_named("build").id).open("rb") as stored:
+        assert [e.path for e in entries(stored)] == ["out/result.txt"]
+    assert list((tmp_path / "agent" / "a1").glob(".transfer-*")) == []  # archives removed
 
 
 @pytest.mark.parametrize("graceful", [True, False])

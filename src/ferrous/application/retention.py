@@ -1,0 +1,160 @@
+"""The cleanup: expired artifacts, stale caches and old archived logs leave the store.
+
+One pass (a singleton across servers, every ``cleanup_interval`` seconds) deletes, in
+batches: artifacts past their ``expires_at``; caches unused for ``cache_max_age_days``, then
+the least recently used past ``cache_max_total_bytes``; archived logs older than
+``log_max_age_days``, then the oldest past ``log_max_total_bytes``. Never anything of a build
+that is not finished (a pending job may still download its artifacts, a retried job appends
+to its log), nor a cache used in the last hour (a job may be restoring it right now).
+
+Each batch deletes its rows first, with the conditions checked again in the DELETE, and
+commits; only then the objects go. A crash in between leaves orphan objects (no row names
+them, nobody reads them), never a row whose object is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from ferrous.application.ports import Clock
+from ferrous.application.storage_ports import ObjectStore
+
+log = structlog.get_logger(__name__)
+
+BATCH = 500  # rows per DELETE
+CACHE_GRACE = timedelta(hours=1)  # a cache used this recently is never deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Freed:
+    """A deleted row's object: its key and stored bytes."""
+
+    object_key: str
+    size: int
+
+
+class RetentionIndex(Protocol):
+    """Deletes rows, at most ``limit`` per call in one transaction, and returns what they
+    named; the conditions are checked in the DELETE itself, so a row that changed since it
+    was picked (a cache just used) stays."""
+
+    async def delete_expired_artifacts(self, now: datetime, limit: int) -> list[Freed]:
+        """Artifacts with ``expires_at < now`` of finished builds."""
+        ...
+
+    async def delete_unused_caches(self, used_before: datetime, limit: int) -> list[Freed]:
+        """Caches last used before then."""
+        ...
+
+    async def delete_caches_over(
+        self, max_total: int, used_before: datetime, limit: int
+    ) -> list[Freed]:
+        """The least recently used caches (among those used before then) while all caches
+        together are larger than ``max_total`` bytes."""
+        ...
+
+    async def delete_logs_archived_before(self, before: datetime, limit: int) -> list[Freed]:
+        """Archived logs of finished builds archived before then."""
+        ...
+
+    async def delete_logs_over(self, max_total: int, limit: int) -> list[Freed]:
+        """The oldest archived logs of finished builds while all archived logs together
+        take more than ``max_total`` stored bytes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionPolicy:
+    log_max_age: timedelta | None = None  # None: kept whatever their age
+    log_max_total_bytes: int = 0  # 0: no cap
+    cache_max_age: timedelta | None = None  # None: kept whatever their age
+    cache_max_total_bytes: int = 0  # 0: no cap
+
+    @classmethod
+    def from_days(
+        cls,
+        *,
+        log_max_age_days: float,
+        log_max_total_bytes: int,
+        cache_max_age_days: float,
+        cache_max_total_bytes: int,
+    ) -> RetentionPolicy:
+        """The settings' way: ages in days, 0 meaning "never by age"."""
+        return cls(
+            log_max_age=timedelta(days=log_max_age_days) if log_max_age_days > 0 else None,
+            log_max_total_bytes=log_max_total_bytes,
+            cache_max_age=timedelta(days=cache_max_age_days) if cache_max_age_days > 0 else None,
+            cache_max_total_bytes=cache_max_total_bytes,
+        )
+
+
+@dataclass(slots=True)
+class RetentionReport:
+    deleted: dict[str, int] = field(default_factory=dict)  # rows, by kind
+    freed_bytes: dict[str, int] = field(default_factory=dict)  # stored bytes, by kind
+    objects_left: int = 0  # objects whose deletion failed (orphans now)
+
+    def add(self, kind: str, freed: list[Freed]) -> None:
+        if not freed:
+            return
+        self.deleted[kind] = self.deleted.get(kind, 0) + len(freed)
+        self.freed_bytes[kind] = self.freed_bytes.get(kind, 0) + sum(f.size for f in freed)
+
+
+class Retention:
+    def __init__(
+        self, index: RetentionIndex, objects: ObjectStore, policy: RetentionPolicy, clock: Clock
+    ) -> None:
+        self._index = index
+        self._objects = objects
+        self._policy = policy
+        self._clock = clock
+
+    async def run_pass(self) -> RetentionReport:
+        now = self._clock.now()
+        policy, index = self._policy, self._index
+        report = RetentionReport()
+        await self._drain(report, "artifacts", lambda n: index.delete_expired_artifacts(now, n))
+        recent = now - CACHE_GRACE
+        if policy.cache_max_age is not None:
+            before = min(now - policy.cache_max_age, recent)
+            await self._drain(report, "caches", lambda n: index.delete_unused_caches(before, n))
+        if policy.cache_max_total_bytes > 0:
+            cap = policy.cache_max_total_bytes
+            await self._drain(report, "caches", lambda n: index.delete_caches_over(cap, recent, n))
+        if policy.log_max_age is not None:
+            archived_before = now - policy.log_max_age
+            await self._drain(
+                report, "logs", lambda n: index.delete_logs_archived_before(archived_before, n)
+            )
+        if policy.log_max_total_bytes > 0:
+            log_cap = policy.log_max_total_bytes
+            await self._drain(report, "logs", lambda n: index.delete_logs_over(log_cap, n))
+        log.info(
+            "retention_pass",
+            deleted=report.deleted,
+            freed_bytes=report.freed_bytes,
+            objects_left=report.objects_left,
+        )
+        return report
+
+    async def _drain(self, report: RetentionReport, kind: str, step: _Step) -> None:
+        while True:
+            freed = await step(BATCH)
+            for item in freed:
+                try:
+                    await self._objects.delete(item.object_key)
+                except Exception:  # the row is gone: an orphan object, harmless
+                    report.objects_left += 1
+                    log.warning("retention_object_not_deleted", object_key=item.object_key)
+            report.add(kind, freed)
+            if len(freed) < BATCH:
+                return
+
+
+class _Step(Protocol):
+    async def __call__(self, limit: int, /) -> list[Freed]: ...
