@@ -533,3 +533,7 @@ job_logs = Table(
     Column("archived_at", UtcDateTime, nullable=False),
     Index(None, "archived_at"),
 )
+
+# --- notifications (migration 0012) ---
+
+# --- job phases (migration 0013) ---

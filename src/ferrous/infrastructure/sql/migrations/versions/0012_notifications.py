@@ -1,0 +1,28 @@
+"""Notification rules and their deliveries (filled by the notifications work).
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-27
+
+Self-contained like 0001: no import of the application's types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
