@@ -39,6 +39,7 @@ SINGLETONS = {
     "status_sender",
     "log_archiver",
     "cleanup",
+    "notification_sender",
 }
 
 PIPELINE = """\

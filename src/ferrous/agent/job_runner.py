@@ -19,6 +19,7 @@ import shutil
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -34,6 +35,7 @@ from ferrous.agent.executor import Executor, OutputSink, Step, StepResult
 from ferrous.agent.job_env import job_variables, run_values
 from ferrous.agent.workspace import SourceTree
 from ferrous.domain.errors import FerrousError
+from ferrous.domain.phases import Phase
 from ferrous.domain.statuses import JobStatus
 from ferrous.pipeline_config.plan import JobSpec
 
@@ -125,6 +127,24 @@ class _Canceled(Exception):
     pass
 
 
+class _PhaseClock:
+    """Times an attempt's phases: each ``enter`` ends the phase before it."""
+
+    def __init__(self) -> None:
+        self.phases: list[Phase] = []
+        self._open: tuple[str, datetime] | None = None
+
+    def enter(self, name: str) -> None:
+        self.stop()
+        self._open = (name, datetime.now(UTC))
+
+    def stop(self) -> None:
+        if self._open is not None:
+            name, started = self._open
+            self.phases.append(Phase(name=name, started_at=started, finished_at=datetime.now(UTC)))
+            self._open = None
+
+
 class JobRun:
     """Runs one job; ``cancel`` may be called from any thread while ``run`` is going."""
 
@@ -135,6 +155,7 @@ class JobRun:
         self._lock = threading.Lock()
         self._canceled = False
         self._executor: Executor | None = None
+        self._phases = _PhaseClock()
 
     def cancel(self) -> None:
         with self._lock:
@@ -167,6 +188,12 @@ class JobRun:
         )
 
     @property
+    def phases(self) -> tuple[Phase, ...]:
+        """How long the last attempt's phases took (prepare, script, after_script, upload),
+        for the build's trace; read after ``run``."""
+        return tuple(self._phases.phases)
+
+    @property
     def workspace(self) -> Path:
         return self._site.builds_dir / self.request.key
 
@@ -184,7 +211,9 @@ class JobRun:
         workspace = self.workspace
         if number > 1:  # a retry starts afresh, as a new GitLab job would
             shutil.rmtree(workspace, ignore_errors=True)
+        self._phases = _PhaseClock()
         try:
+            self._phases.enter("prepare")
             self._check()
             if number > 1 or spec.retry.max:
                 self._out.note(f"Attempt {number} of {spec.retry.max + 1}")
@@ -198,6 +227,8 @@ class JobRun:
                 return _Attempt(JobStatus.CANCELED, None, None)
             self._out.note(f"ERROR: Job failed (system failure): {exc}")
             return _Attempt(JobStatus.FAILED, None, SYSTEM_FAILURE)
+        finally:
+            self._phases.stop()
 
     def _run_in(self, workspace: Path) -> _Attempt:
         spec, site, out = self.request.spec, self._site, self._out
@@ -236,6 +267,7 @@ class JobRun:
         try:
             executor.prepare(workspace)
             self._check()
+            self._phases.enter("script")
             script = executor.run(
                 Step(
                     name="script",
@@ -273,6 +305,7 @@ class JobRun:
     ) -> None:
         if not self.request.spec.after_script:
             return
+        self._phases.enter("after_script")
         self._out.note("Running after_script")
         status = "success" if script.ok else "failed"
         after = executor.run(
@@ -300,6 +333,10 @@ class JobRun:
         def untracked() -> list[str]:
             return site.source.untracked(workspace)
 
+        if spec.cache or spec.artifacts is not None:
+            self._phases.enter("upload")
+        else:
+            self._phases.stop()
         save_caches(
             spec.cache,
             site.caches,

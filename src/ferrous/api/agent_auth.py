@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ferrous.api.errors import Unauthenticated
+from ferrous.api.log_context import bind_log_ids
 from ferrous.api.services import AgentLookup
 from ferrous.application.use_cases.register_agent import hash_token
 from ferrous.domain.errors import NotFound
@@ -69,4 +70,6 @@ async def authenticated_agent(
 ) -> str:
     """The calling agent's id (a FastAPI dependency); 401 without a valid agent token."""
     authenticator: AgentAuthenticator = request.app.state.agent_authenticator
-    return await authenticator.agent_id(credentials.credentials if credentials else None)
+    agent_id = await authenticator.agent_id(credentials.credentials if credentials else None)
+    bind_log_ids(agent_id=agent_id)  # the rest of the request's log lines name the agent
+    return agent_id

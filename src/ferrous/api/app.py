@@ -12,6 +12,8 @@ from ferrous.api.agent_auth import AgentAuthenticator
 from ferrous.api.audit import AuditMiddleware
 from ferrous.api.client_ip import ClientIpMiddleware, TrustedProxies
 from ferrous.api.cors import add_cors
+from ferrous.api.metrics import HttpMetricsMiddleware
+from ferrous.api.metrics import build_router as metrics_router
 from ferrous.api.middleware import RequestIdMiddleware
 from ferrous.api.openapi import finish_openapi
 from ferrous.api.rate_limits import LoginThrottle, RateLimitMiddleware
@@ -28,6 +30,7 @@ from ferrous.api.routers import (
     hooks,
     jobs,
     meta,
+    notifications,
     pipelines,
     projects,
     schedules,
@@ -37,6 +40,7 @@ from ferrous.api.routers import (
     users,
 )
 from ferrous.api.services import ApiServices
+from ferrous.api.tracing import TracingMiddleware
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """\
@@ -80,6 +84,9 @@ def create_app(services: ApiServices) -> FastAPI:
     add_cors(app, services.cors_origins)
     app.add_middleware(ClientIpMiddleware, trusted_proxies=TrustedProxies(services.trusted_proxies))
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, metrics=services.metrics)  # times all of it
+    if services.tracer is not None:  # outermost: its span holds all the rest
+        app.add_middleware(TracingMiddleware, tracer=services.tracer)
 
     routers = (
         builds,
@@ -100,8 +107,10 @@ def create_app(services: ApiServices) -> FastAPI:
         secrets,
         audit,
         test_reports,
+        notifications,
     )
     for module in routers:  # hot first
         app.include_router(module.build_router(services), prefix=API_PREFIX)
     app.include_router(meta.build_router(app))
+    app.include_router(metrics_router(services.metrics, services.metrics_token))
     return app

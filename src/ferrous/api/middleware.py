@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import secrets
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ferrous.api.log_context import request_log_context
 
 HEADER = b"x-request-id"
 _ACCEPTABLE = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
@@ -47,5 +48,5 @@ class RequestIdMiddleware:
                     message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with request_log_context(request_id):  # also drops what the request bound later
             await self.app(scope, receive, send_with_id)

@@ -7,7 +7,8 @@ authenticated (``request.state.principal`` when an outer layer set it, else the 
 its bearer token names, asked of the ``Authenticator`` whose cache then answers the route's
 own check), else from its address's bucket (IPv6 addresses by their /64: one host has a
 whole /64 to pick from). Agents' protocol calls with a valid agent token are not
-counted (their pace is the server's own long-poll and heartbeat), nor are liveness probes.
+counted (their pace is the server's own long-poll and heartbeat), nor are liveness and
+readiness probes (``/readyz`` shares its checks among callers: see ``application.readiness``).
 An empty bucket answers 429 problem+json with ``Retry-After`` (whole seconds, rounded up)
 and never reaches the routes, so it is not in the audit log either: a flood must not fill it.
 
@@ -36,7 +37,7 @@ log = structlog.get_logger(__name__)
 
 AGENT_PROTOCOL = "/api/v1/agent/"
 AGENT_REGISTRATION = "/api/v1/agent/register"
-UNLIMITED_PATHS = frozenset({"/healthz"})
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

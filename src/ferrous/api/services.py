@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opentelemetry.trace import Tracer
+
 from ferrous.api.rate_limits import LoginLimits, RequestLimits
 from ferrous.application.artifacts import Artifacts
 from ferrous.application.authentication import Authenticator
@@ -19,7 +21,9 @@ from ferrous.application.caches import Caches
 from ferrous.application.commands import Command
 from ferrous.application.guard_ports import AuditLog, RateLimiter
 from ferrous.application.identity_queries import IdentityQueries
+from ferrous.application.notifications import NotificationReads
 from ferrous.application.queries import Queries
+from ferrous.application.readiness import Readiness
 from ferrous.application.test_reports import TestCaseStore
 
 
@@ -85,6 +89,27 @@ class ClaimWaiter(Protocol):
         ...
 
 
+class ReadinessProbe(Protocol):
+    """``application.readiness.ReadinessCheck`` satisfies this."""
+
+    async def check(self) -> Readiness: ...
+
+
+class MetricsExporter(Protocol):
+    """``infrastructure.metrics.PrometheusMetrics`` satisfies this (see ``api.metrics``)."""
+
+    @property
+    def content_type(self) -> str: ...
+
+    def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency (cheap: it runs on every request)."""
+        ...
+
+    async def exposition(self) -> bytes:
+        """The metrics in the text format of ``content_type``."""
+        ...
+
+
 #: ``token_hash`` (``register_agent.hash_token``) -> the id of the agent holding that token,
 #: or None (NotFound is also accepted). Called at most every few seconds per agent: the API
 #: caches positive answers briefly.
@@ -122,3 +147,12 @@ class ApiServices:
     caches: Caches | None = None
     #: JUnit reports' test cases; None: the test report routes answer 404
     test_cases: TestCaseStore | None = None
+    #: the HTTP requests' spans (``api.tracing``); None: requests are not traced
+    tracer: Tracer | None = None
+    #: notification rules and their delivery logs; None: their reads answer 503
+    notifications: NotificationReads | None = None
+    #: request timing and ``/metrics``; None: nothing is timed and ``/metrics`` answers 404
+    metrics: MetricsExporter | None = None
+    metrics_token: str | None = None  # set: ``/metrics`` needs it as a bearer token
+    #: the backends ``/readyz`` asks; None: nothing to ask, always ready
+    readiness: ReadinessProbe | None = None

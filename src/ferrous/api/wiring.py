@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 from ferrous.api.rate_limits import LoginLimits, RequestLimits
 from ferrous.api.services import ApiServices, LogSignal, LogSubscription
 from ferrous.application.bootstrap import Server
+from ferrous.application.notifications import NotificationReads
 from ferrous.application.signals import JobSignals
 
 #: How often a live-log stream re-checks the store without a wake-up (a lost broker message
@@ -83,4 +84,9 @@ def api_services(server: Server) -> ApiServices:
         artifacts=server.artifacts,
         caches=server.caches,
         test_cases=server.test_cases,
+        tracer=server.telemetry.http_tracer(),
+        notifications=NotificationReads(server.bus.uow_factory),
+        metrics=server.metrics,
+        metrics_token=settings.metrics_token,
+        readiness=server.readiness,
     )

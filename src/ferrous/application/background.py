@@ -38,6 +38,7 @@ LEASE_REAPER = "lease_reaper"
 DELAYED_JOBS = "delayed_jobs"
 SCHEDULE_FIRER = "schedule_firer"  # see schedule_firer.py
 STATUS_SENDER = "status_sender"  # see status_sender.py
+NOTIFICATION_SENDER = "notification_sender"  # see notification_sender.py
 LOG_ARCHIVER = "log_archiver"  # see log_archive.py
 CLEANUP = "cleanup"  # see retention.py
 LOG_SWEEP_INTERVAL = 60.0  # seconds between sweeps for finished jobs' logs left in chunks

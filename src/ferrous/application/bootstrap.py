@@ -8,6 +8,7 @@ the ``serve`` command (or a test) starts and stops.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from ferrous.application.background import (
     DELAYED_JOBS,
     LEASE_REAPER,
     LOG_ARCHIVER,
+    NOTIFICATION_SENDER,
     OUTBOX_RELAY,
     SCHEDULE_FIRER,
     STATUS_SENDER,
@@ -36,6 +38,7 @@ from ferrous.application.background import (
     run_log_archiver,
     run_outbox_relay,
 )
+from ferrous.application.build_trace import build_trace_handler
 from ferrous.application.caches import Caches
 from ferrous.application.commands import AppendLog, ResealSecrets
 from ferrous.application.dependencies import Dependencies, SystemClock
@@ -44,8 +47,14 @@ from ferrous.application.guard_ports import AuditLog, RateLimiter
 from ferrous.application.identity_queries import IdentityQueries
 from ferrous.application.log_archive import LogArchive
 from ferrous.application.messagebus import MessageBus
+from ferrous.application.metrics import observe_events
+from ferrous.application.notification_sender import (
+    NotificationSender,
+    run_notification_sender,
+)
 from ferrous.application.ports import Broker, LeaderLock
 from ferrous.application.queries import Queries
+from ferrous.application.readiness import ReadinessCheck
 from ferrous.application.retention import Retention, RetentionPolicy
 from ferrous.application.schedule_firer import run_schedule_firer
 from ferrous.application.signals import Flag, JobSignals
@@ -65,6 +74,8 @@ from ferrous.infrastructure.broker.factory import broker_from_url
 from ferrous.infrastructure.forges.registry import PARSERS
 from ferrous.infrastructure.forges.statuses import HttpCommitStatusClient
 from ferrous.infrastructure.git.source_repository import GitSourceRepository
+from ferrous.infrastructure.metrics import PrometheusMetrics
+from ferrous.infrastructure.notify import notification_channels
 from ferrous.infrastructure.ratelimit import rate_limiter_for
 from ferrous.infrastructure.security.access_tokens import JwtAccessTokens, signing_key
 from ferrous.infrastructure.security.passwords import Argon2PasswordHasher
@@ -77,15 +88,18 @@ from ferrous.infrastructure.sql.engine import create_engine
 from ferrous.infrastructure.sql.identity_queries import SqlIdentityQueries
 from ferrous.infrastructure.sql.leader import leader_lock_for
 from ferrous.infrastructure.sql.log_archive_index import SqlLogArchiveIndex
+from ferrous.infrastructure.sql.metrics_queries import SqlMetricsQueries
 from ferrous.infrastructure.sql.migrate import migrate
 from ferrous.infrastructure.sql.outbox import OutboxMessage, relay_outbox
 from ferrous.infrastructure.sql.queries import SqlQueries
+from ferrous.infrastructure.sql.readiness import SqlReadinessProbe
 from ferrous.infrastructure.sql.retention_queries import SqlRetentionIndex
 from ferrous.infrastructure.sql.test_case_store import SqlTestCaseStore
 from ferrous.infrastructure.sql.unit_of_work import SqlUnitOfWork
 from ferrous.infrastructure.storage.factory import object_store
 from ferrous.infrastructure.storage.log_frames import ZstdLogFrames
 from ferrous.infrastructure.storage.memory import InMemoryObjectStore
+from ferrous.infrastructure.telemetry import Telemetry, telemetry_from_environment
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +128,8 @@ class Server:
     audit_log: AuditLog | None = None  # None: FERROUS_AUDIT_LOG=false
     rate_limiter: RateLimiter | None = None  # the API's request and login limits
     status_nudge: Flag = field(default_factory=Flag)
+    notification_sender: NotificationSender | None = None  # webhooks, Slack, email
+    notification_nudge: Flag = field(default_factory=Flag)
     #: artifacts, caches and archived logs (``FERROUS_STORAGE_URL``); bootstrap sets the real one
     objects: ObjectStore = field(default_factory=InMemoryObjectStore)
     test_cases: TestCaseStore | None = None  # JUnit reports' cases, to read back
@@ -122,6 +138,10 @@ class Server:
     #: finished jobs' logs in the object store; None: logs stay chunks (read from the database)
     log_archive: LogArchive | None = None
     retention: Retention | None = None  # the cleanup of artifacts, caches and archived logs
+    metrics: PrometheusMetrics | None = None  # /metrics: this server's and the database's
+    readiness: ReadinessCheck | None = None  # /readyz: the database and the broker answer
+    #: OpenTelemetry traces (``OTEL_*`` variables): HTTP requests and finished builds
+    telemetry: Telemetry = field(default_factory=Telemetry)
     schedules_changed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     archiving: set[asyncio.Task[Any]] = field(default_factory=set)  # logs being archived
@@ -186,6 +206,11 @@ class Server:
         if self.status_sender is not None:
             sender = self.status_sender
             singletons[STATUS_SENDER] = lambda: run_status_sender(sender, self.status_nudge)
+        if self.notification_sender is not None:
+            notifier = self.notification_sender
+            singletons[NOTIFICATION_SENDER] = lambda: run_notification_sender(
+                notifier, self.notification_nudge
+            )
         if self.log_archive is not None:
             archive = self.log_archive
             singletons[LOG_ARCHIVER] = lambda: run_log_archiver(archive.sweep)
@@ -207,12 +232,17 @@ class Server:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.leader.close()
+        if self.readiness is not None:
+            await self.readiness.aclose()
         await self.broker.close()
         if self.status_sender is not None:
             await self.status_sender.close()
+        if self.notification_sender is not None:
+            await self.notification_sender.close()
         if self.rate_limiter is not None:
             await self.rate_limiter.close()
         await self.objects.aclose()
+        await asyncio.to_thread(self.telemetry.shutdown)  # exports the queued spans
         await self.engine.dispose()
 
     async def _listen_events(self) -> None:
@@ -227,6 +257,8 @@ class Server:
                 self.schedules_changed.set()
             if name in STATUS_EVENTS:
                 self.status_nudge.set()  # another server's build may have a status to send
+            if name == "BuildCompleted":
+                self.notification_nudge.set()  # and notifications to send
 
     def _events_missed(self) -> None:
         """The events subscription was away: wake whatever its messages could have woken."""
@@ -342,8 +374,11 @@ async def bootstrap(settings: Settings) -> Server:
     def keys() -> KeyRing:
         return load_keys(settings.secret_key, settings.data_dir)
 
+    lease_timeout = timedelta(seconds=settings.lease_timeout)
+    metrics = PrometheusMetrics(SqlMetricsQueries(engine), SystemClock(), lease_timeout)
     deps = Dependencies(
         clock=SystemClock(),
+        metrics=metrics,
         sources=GitSourceRepository(settings.data_dir / "trees", settings.data_dir / "mirrors"),
         secret_box=AesGcmSecretBox(keys(), reload=keys),
         lease_timeout=timedelta(seconds=settings.lease_timeout),
@@ -384,6 +419,12 @@ async def bootstrap(settings: Settings) -> Server:
     bus.on_events_committed(server.relay_nudge.set)
     server.artifacts, server.caches = files_of(engine, objects, deps, settings)
     server.status_sender = StatusSender(bus.uow_factory, HttpCommitStatusClient(), deps)
+    server.notification_sender = NotificationSender(
+        bus.uow_factory, notification_channels(settings), deps
+    )
+
+    async def build_finished(event: Event) -> None:
+        server.notification_nudge.set()  # its deliveries were queued in its commit
 
     async def status_changed(event: Event) -> None:
         server.status_nudge.set()  # other changes are found by the sender's polling
@@ -393,6 +434,8 @@ async def bootstrap(settings: Settings) -> Server:
 
     async def job_finished(event: Event) -> None:
         if isinstance(event, JobCompleted):
+            # build_id, job_id (and agent_id, from the command) are bound by the bus
+            log.info("job_completed", status=event.status, attempt=event.attempt)
             signals.log_grew(event.job_id)
             server.archive_log_soon(event.job_id)  # only once the job is finished for good
 
@@ -404,8 +447,21 @@ async def bootstrap(settings: Settings) -> Server:
     bus.subscribe(JobCompleted, job_finished)
     for build_event in (BuildCreated, BuildStarted, BuildCompleted):
         bus.subscribe(build_event, status_changed)
+    bus.subscribe(BuildCompleted, build_finished)
+    server.telemetry = telemetry_from_environment(os.environ)
+    if server.telemetry.enabled:  # off: not even the subscription
+        tracer = server.telemetry.build_tracer
+        bus.subscribe(BuildCompleted, build_trace_handler(server.queries, bus.uow_factory, tracer))
     bus.after(AppendLog, log_appended)
+    observe_events(bus, metrics.reads, metrics)
+    server.metrics = metrics
     server.authenticator = Authenticator(bus.uow_factory, deps.access_tokens, deps.clock)
+    database = SqlReadinessProbe(settings.resolved_database_url)
+    server.readiness = ReadinessCheck(
+        {"database": database, "broker": broker.ping},
+        timeout=settings.readiness_timeout,
+        closers=[database.close],
+    )
     server.identities = SqlIdentityQueries(engine)
     await _first_admin(bus, settings)
     return server

@@ -14,6 +14,7 @@ from ferrous.application.webhooks import WebhookEvent
 from ferrous.domain.access import Principal, Role
 from ferrous.domain.api_token import ApiTokenKind
 from ferrous.domain.forge import ForgeSettings
+from ferrous.domain.phases import Phase
 from ferrous.domain.repo_credentials import RepoCredentials
 from ferrous.domain.schedule import KEEP, Keep
 
@@ -157,6 +158,48 @@ class RevokeTriggerToken(Command):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CreateNotificationRule(Command):
+    """A project's maintainer says who hears of which builds (``domain.notification``)."""
+
+    project_id: str
+    name: str
+    channel: str
+    target: str = field(repr=False)  # a Slack webhook URL is a credential
+    on: frozenset[str]
+    branches: tuple[str, ...] = ()
+    enabled: bool = True
+    secret: str | None = field(default=None, repr=False)  # signs webhook bodies
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpdateNotificationRule(Command):
+    """Change what is given (None: unchanged); ``secret=""`` removes the secret."""
+
+    project_id: str
+    rule_id: str
+    name: str | None = None
+    target: str | None = field(default=None, repr=False)
+    on: frozenset[str] | None = None
+    branches: tuple[str, ...] | None = None
+    enabled: bool | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeleteNotificationRule(Command):
+    project_id: str
+    rule_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SendTestNotification(Command):
+    """Queue a ``ping`` delivery for the rule, enabled or not."""
+
+    project_id: str
+    rule_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SetSecretVariable(Command):
     """Create a secret variable, or replace its value and flags (``project_id`` None: an
     instance variable, every project's)."""
@@ -221,6 +264,7 @@ class CompleteJob(Command):
     exit_code: int | None
     failure_reason: str | None = None
     coverage: float | None = None  # percent, from the log by the job's `coverage:` regex
+    phases: tuple[Phase, ...] = ()  # the attempt's phases as the agent measured them
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ferrous.application.identity_ports import AccessTokens, PasswordHasher
+from ferrous.application.metrics import Metrics, NoMetrics
 from ferrous.application.ports import Clock, SecretBox
 from ferrous.application.source_ports import SourceRepository
 from ferrous.application.storage_ports import ObjectStore
@@ -42,3 +43,5 @@ class Dependencies:
     objects: ObjectStore | None = None
     #: Where the test cases of JUnit reports are kept; None: reports are not read.
     test_cases: TestCaseStore | None = None
+    #: This server's observations (queue waits, durations, log bytes); default: none.
+    metrics: Metrics = field(default_factory=NoMetrics)

@@ -30,6 +30,12 @@ from ferrous.application.use_cases.manage_api_tokens import (
     create_api_token,
     revoke_api_token,
 )
+from ferrous.application.use_cases.manage_notifications import (
+    create_notification_rule,
+    delete_notification_rule,
+    send_test_notification,
+    update_notification_rule,
+)
 from ferrous.application.use_cases.manage_pipeline import (
     create_pipeline,
     disable_pipeline,
@@ -109,6 +115,10 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
     c.Logout: logout,
     c.CreateApiToken: create_api_token,
     c.RevokeApiToken: revoke_api_token,
+    c.CreateNotificationRule: create_notification_rule,
+    c.UpdateNotificationRule: update_notification_rule,
+    c.DeleteNotificationRule: delete_notification_rule,
+    c.SendTestNotification: send_test_notification,
 }
 
 #: Tries of a command whose aggregate others keep changing (agents claiming and completing
@@ -116,6 +126,8 @@ COMMAND_HANDLERS: dict[type[c.Command], Handler] = {
 #: answers ``Contention`` (503: the caller retries later) rather than failing.
 MAX_ATTEMPTS = 12
 MAX_PAUSE = 0.25
+#: fields of commands and events bound to the log context while they are handled
+LOG_IDS = ("build_id", "job_id", "agent_id")
 
 
 class MessageBus:
@@ -143,6 +155,11 @@ class MessageBus:
         self.event_handlers.setdefault(event_type, []).append(handler)
 
     async def handle(self, command: c.Command) -> Any:
+        # every log line of the command, its events' handlers and hooks names its ids
+        with structlog.contextvars.bound_contextvars(**log_ids(command)):
+            return await self._handle(command)
+
+    async def _handle(self, command: c.Command) -> Any:
         handler = COMMAND_HANDLERS[type(command)]
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
@@ -167,8 +184,22 @@ class MessageBus:
         return result
 
     async def dispatch(self, event: Event) -> None:
-        for handler in self.event_handlers.get(type(event), ()):
-            try:
-                await handler(event)
-            except Exception:  # a failing listener must not undo a committed command
-                log.exception("event_handler_failed", event_kind=event.kind)
+        handlers = self.event_handlers.get(type(event), ())
+        if not handlers:
+            return
+        with structlog.contextvars.bound_contextvars(**log_ids(event)):
+            for handler in handlers:
+                try:
+                    await handler(event)
+                except Exception:  # a failing listener must not undo a committed command
+                    log.exception("event_handler_failed", event_kind=event.kind)
+
+
+def log_ids(message: object) -> dict[str, str]:
+    """The ids among a command's or event's fields that logs carry (``LOG_IDS``)."""
+    found = {}
+    for name in LOG_IDS:
+        value = getattr(message, name, None)
+        if value is not None:
+            found[name] = str(value)
+    return found

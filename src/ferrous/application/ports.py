@@ -18,6 +18,7 @@ from ferrous.application.identity_ports import (
     SessionRepository,
     UserRepository,
 )
+from ferrous.application.notification_ports import NotificationRepository
 from ferrous.application.status_ports import StatusReportRepository
 from ferrous.domain.agent import Agent
 from ferrous.domain.build import Build
@@ -361,6 +362,9 @@ class UnitOfWork(Protocol):
     def status_reports(self) -> StatusReportRepository: ...
 
     @property
+    def notifications(self) -> NotificationRepository: ...
+
+    @property
     def users(self) -> UserRepository: ...
 
     @property
@@ -413,6 +417,10 @@ class Broker(Protocol):
         published meanwhile is gone: once it is back, ``on_resume()`` is called, for the
         subscriber to look in the database for what those messages would have said.
         """
+        ...
+
+    async def ping(self) -> None:
+        """Return when the broker answers (readiness); raise when it does not."""
         ...
 
     async def close(self) -> None: ...

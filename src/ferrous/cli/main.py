@@ -14,6 +14,7 @@ from ferrous.cli import (
     audit,
     lint,
     login,
+    notifications,  # noqa: F401  # adds `project notify`
     project_forge,  # noqa: F401  # adds `project update`
     project_secrets,  # noqa: F401  # adds `project secret`
     project_trigger_tokens,  # noqa: F401  # adds `project trigger-token`

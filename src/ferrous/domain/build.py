@@ -26,6 +26,7 @@ from ferrous.domain.events import (
     JobStarted,
 )
 from ferrous.domain.ids import new_id
+from ferrous.domain.phases import Phase, checked_phases
 from ferrous.domain.progression import (
     JobNode,
     JobState,
@@ -95,6 +96,7 @@ class Attempt:
     failure_reason: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    phases: tuple[Phase, ...] = ()  # as its agent measured them (for traces)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -308,10 +310,12 @@ class Build:
         failure_reason: str | None,
         now: datetime,
         coverage: float | None = None,
+        phases: tuple[Phase, ...] = (),
     ) -> Job:
         """The result of one attempt. The same report again (its answer was lost) changes
         nothing; a different result, or a report for an attempt not running, is a Conflict.
         ``coverage`` is kept when the job finishes (not when it is queued for a retry)."""
+        phases = checked_phases(phases)
         job = self.job(job_id)
         if any(
             past.number == attempt
@@ -330,7 +334,7 @@ class Build:
         job.exit_code = exit_code
         job.failure_reason = reason
         status = JobStatus.SUCCESS if succeeded else JobStatus.FAILED
-        self._finish_attempt(job, status, now)
+        self._finish_attempt(job, status, now, phases)
         if reason is not None and job.definition.earns_retry(job.attempt, reason, exit_code):
             job.move(JobStatus.PENDING)
             job.agent_id = None
@@ -345,7 +349,9 @@ class Build:
         self.progress(now)
         return job
 
-    def _finish_attempt(self, job: Job, status: JobStatus, now: datetime) -> None:
+    def _finish_attempt(
+        self, job: Job, status: JobStatus, now: datetime, phases: tuple[Phase, ...] = ()
+    ) -> None:
         job.history.append(
             Attempt(
                 number=job.attempt,
@@ -355,6 +361,7 @@ class Build:
                 failure_reason=job.failure_reason,
                 started_at=job.started_at,
                 finished_at=now,
+                phases=phases,
             )
         )
         self.record(

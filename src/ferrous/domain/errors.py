@@ -64,6 +64,10 @@ class BrokerUnavailable(StorageError):
     """The message broker did not take the message."""
 
 
+class NotReady(StorageError):
+    """A backend answers but cannot serve this server yet (its schema is not migrated)."""
+
+
 class RepositoryUnavailable(StorageError):
     """The git repository cannot be read (unreachable, or the credentials were refused)."""
 

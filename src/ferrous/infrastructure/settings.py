@@ -48,8 +48,12 @@ class Settings(BaseModel):
     webhook_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    #: seconds /readyz waits for each backend (database, broker) before calling it unreachable
+    readiness_timeout: float = Field(default=2.0, gt=0)
     #: record every state-changing request in the audit log (false: record nothing)
     audit_log: bool = True
+    #: when set, /metrics answers only ``Authorization: Bearer <this token>`` (else 401)
+    metrics_token: str | None = Field(default=None, repr=False)
     #: browser origins allowed to call the API (CORS); empty: no CORS headers at all
     cors_origins: tuple[str, ...] = ()
     #: peers whose X-Forwarded-For is believed: addresses or networks (10.0.0.0/8)
@@ -86,6 +90,17 @@ class Settings(BaseModel):
     cache_max_age_days: float = Field(default=14.0, ge=0)  # unused for this long: deleted
     cache_max_total_bytes: int = Field(default=0, ge=0)  # least recently used past it
     cleanup_interval: float = Field(default=300.0, gt=0)  # seconds between cleanup passes
+    #: email notifications: the SMTP relay; unset: email is off
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_starttls: bool = True  # upgrade with STARTTLS and refuse to go on without it
+    smtp_tls: bool = False  # implicit TLS from the first byte (port 465 style)
+    smtp_verify_certificate: bool = True  # false only for test or self-signed relays
+    smtp_ca_file: Path | None = None  # trust this PEM bundle instead of the system's
+    smtp_from: str = "Ferrous CI <ferrous@localhost>"
+    smtp_timeout: float = Field(default=10.0, gt=0)  # seconds per SMTP connection step
 
     model_config = {"frozen": True}
 

@@ -58,6 +58,7 @@ from ferrous.agent.remote.streams import (
 )
 from ferrous.archive import MEDIA_TYPE
 from ferrous.domain.errors import ChecksumMismatch
+from ferrous.domain.phases import Phase
 
 __all__ = [
     "AgentApi",
@@ -219,15 +220,18 @@ class AgentClient:
         exit_code: int | None,
         failure_reason: str | None,
         coverage: float | None = None,
+        phases: Sequence[Phase] = (),
     ) -> str:
-        """Report an attempt's result (and the coverage its log shows); returns the job's
-        status as the server decided it."""
-        body = {
+        """Report an attempt's result (and the coverage its log shows, and how long its
+        phases took); returns the job's status as the server decided it."""
+        body: dict[str, Any] = {
             "attempt": attempt,
             "exit_code": exit_code,
             "failure_reason": failure_reason,
             "coverage": coverage,
         }
+        if phases:
+            body["phases"] = [phase.as_json() for phase in phases]
         response = await self._call("POST", f"/jobs/{job_id}/complete", json=body)
         self._check(response, lease=True)
         return str(self._json(response).get("status", ""))

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ferrous.agent.remote.streams import Downloaded
 from ferrous.domain.errors import FerrousError
+from ferrous.domain.phases import Phase
 
 
 class AgentProtocolError(FerrousError):
@@ -95,4 +96,5 @@ class AgentApi(FileApi, Protocol):
         exit_code: int | None,
         failure_reason: str | None,
         coverage: float | None = None,
+        phases: Sequence[Phase] = (),
     ) -> str: ...

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import os
 import shutil
 import traceback
@@ -228,7 +230,22 @@ class AgentWorker:
         self._jobs[job_id] = job
         if self._aborting:
             job.cancel(_AGENT_STOPPING)
-        job.task = asyncio.create_task(self._run_job(job, payload), name=f"job {job_id}")
+        job.task = asyncio.create_task(
+            self._run_job(job, payload), name=f"job {job_id}", context=self._log_context(payload)
+        )
+
+    def _log_context(self, payload: dict[str, Any]) -> contextvars.Context:
+        """A context for the job's task in which every log line names the job, its build and
+        this agent (its id when the client has one: ``AgentClient`` does)."""
+        ids = {
+            "job_id": payload.get("job_id"),
+            "build_id": payload.get("build_id"),
+            "agent_id": getattr(self._client, "agent_id", None),
+        }
+        bound = {name: str(value) for name, value in ids.items() if value is not None}
+        context = contextvars.copy_context()
+        context.run(structlog.contextvars.bind_contextvars, **bound)
+        return context
 
     async def _run_job(self, job: _Job, payload: dict[str, Any]) -> None:
         attempt = payload.get("attempt")
@@ -260,7 +277,8 @@ class AgentWorker:
                 files = ServerFiles(self._client, job.job_id, loop, temp_dir=self.work_dir)
                 run = self._job_run(assignment, shipper, files, mask_values(payload))
                 job.attach(run, files)
-                outcome = await loop.run_in_executor(self._pool, _run, run, shipper)
+                in_context = functools.partial(contextvars.copy_context().run, _run, run, shipper)
+                outcome = await loop.run_in_executor(self._pool, in_context)  # the job's log ids
         finally:
             shipper.close()
             await shipper.finish()
@@ -326,7 +344,12 @@ class AgentWorker:
             exit_code, reason = None, SYSTEM_FAILURE
         try:
             status = await self._client.complete(
-                job.job_id, attempt, exit_code, reason, outcome.coverage
+                job.job_id,
+                attempt,
+                exit_code,
+                reason,
+                outcome.coverage,
+                job.run.phases if job.run is not None else (),
             )
         except LeaseLost as exc:
             log.info("job_result_refused", detail=exc.message, **fields)

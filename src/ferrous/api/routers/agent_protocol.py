@@ -39,6 +39,7 @@ from ferrous.application.commands import (
     RegisterAgent,
 )
 from ferrous.domain.errors import Conflict
+from ferrous.domain.phases import Phase
 
 MAX_LOG_CHUNK = 4 * 1024 * 1024
 
@@ -171,6 +172,10 @@ def build_router(services: ApiServices) -> APIRouter:
                 exit_code=body.exit_code,
                 failure_reason=body.failure_reason,
                 coverage=body.coverage,
+                phases=tuple(
+                    Phase(name=p.name, started_at=p.started_at, finished_at=p.finished_at)
+                    for p in body.phases
+                ),
             )
         )
         return JobResultAccepted(job_id=job.id, status=str(job.status))

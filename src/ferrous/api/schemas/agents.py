@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ferrous.api.schemas.common import ApiModel, UtcDatetime
+from ferrous.domain.phases import MAX_PHASES
 
 
 class AgentOut(ApiModel):
@@ -84,6 +85,20 @@ class LogAppended(BaseModel):
     size: int = Field(description="The log's length after the chunk, in bytes.")
 
 
+class JobPhase(BaseModel):
+    """One phase of the attempt, timed by the agent (shown as a span of the build's trace)."""
+
+    name: Literal["prepare", "script", "after_script", "upload"]
+    started_at: UtcDatetime
+    finished_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _in_order(self) -> JobPhase:
+        if self.finished_at < self.started_at:
+            raise ValueError("a phase cannot finish before it starts")
+        return self
+
+
 class JobResult(BaseModel):
     attempt: int = Field(ge=1)
     exit_code: int | None = Field(description="null when the script could not run.")
@@ -97,6 +112,12 @@ class JobResult(BaseModel):
         allow_inf_nan=False,
         description="The job's coverage in percent, from its log by its `coverage:` regex.",
         examples=[87.5],
+    )
+    phases: list[JobPhase] = Field(
+        default_factory=list,
+        max_length=MAX_PHASES,
+        description="How long the attempt's phases took (prepare, script, after_script, "
+        "upload), for the build's trace.",
     )
 
 

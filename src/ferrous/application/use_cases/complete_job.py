@@ -26,6 +26,7 @@ async def complete_job(cmd: CompleteJob, uow: UnitOfWork, deps: Dependencies) ->
         failure_reason=cmd.failure_reason,
         now=deps.clock.now(),
         coverage=cmd.coverage,
+        phases=cmd.phases,
     )
     await uow.builds.save(build)
     await uow.commit()

@@ -54,6 +54,9 @@ class InMemoryBroker:
         finally:
             self._subscribers[topic].discard(queue)
 
+    async def ping(self) -> None:
+        """In-process: always answers."""
+
     async def close(self) -> None:
         self._closed = True
         for queues in self._subscribers.values():

@@ -118,6 +118,12 @@ class RabbitMQBroker:
         async for message in self._subscriptions.run(topic, self._pump, on_resume):
             yield message
 
+    async def ping(self) -> None:
+        """The shared connection is up (connecting first if there is none yet)."""
+        connection, _ = await self._connected()
+        if connection.is_closed or not connection.connected.is_set():
+            raise BrokerUnavailable("the connection to RabbitMQ is lost (reconnecting)")
+
     async def close(self) -> None:
         self._closed = True
         await self._subscriptions.close()

@@ -120,6 +120,10 @@ class RedisBroker:
         async for message in self._subscriptions.run(topic, self._pump, on_resume):
             yield message
 
+    async def ping(self) -> None:
+        """Redis answers PING (raises the client's error when it does not)."""
+        await self._client.ping()
+
     async def close(self) -> None:
         self._closed = True
         await self._subscriptions.close()

@@ -23,9 +23,13 @@ from ferrous.application.ports import StaleState
 from ferrous.domain.agent import Agent
 from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict
-from ferrous.domain.events import Event
+from ferrous.domain.events import BuildCompleted, Event
 from ferrous.domain.project import Pipeline, Project
 from ferrous.infrastructure.memory.api_tokens import InMemoryApiTokenRepository
+from ferrous.infrastructure.memory.notifications import (
+    InMemoryNotificationRepository,
+    queue_build_notifications,
+)
 from ferrous.infrastructure.memory.registration_tokens import (
     InMemoryRegistrationTokenRepository,
 )
@@ -94,6 +98,7 @@ class InMemoryUnitOfWork:
     webhook_deliveries: InMemoryWebhookDeliveryRepository
     secret_variables: InMemorySecretVariableRepository
     status_reports: InMemoryStatusReportRepository
+    notifications: InMemoryNotificationRepository
     users: InMemoryUserRepository
     api_tokens: InMemoryApiTokenRepository
     sessions: InMemorySessionRepository
@@ -120,6 +125,7 @@ class InMemoryUnitOfWork:
         self.webhook_deliveries = InMemoryWebhookDeliveryRepository(self.store)
         self.secret_variables = InMemorySecretVariableRepository(self.store)
         self.status_reports = InMemoryStatusReportRepository(self.store)
+        self.notifications = InMemoryNotificationRepository(self.store)
         self.users = InMemoryUserRepository(self.store)
         self.api_tokens = InMemoryApiTokenRepository(self.store)
         self.sessions = InMemorySessionRepository(self.store)
@@ -168,10 +174,13 @@ class InMemoryUnitOfWork:
         store.logs.update(logs)
         now = datetime.now(UTC)
         self.status_reports.apply()
+        self.notifications.apply()
         for identities in (self.users, self.api_tokens, self.sessions):
             identities.apply()
         changed = [a for a in staged.tracked.values() if isinstance(a, Build)]
         queue_build_reports(store, changed, now)  # when the status changed, as SQL does
+        done = {e.build_id for e in events if isinstance(e, BuildCompleted)}
+        queue_build_notifications(store, [b for b in changed if b.id in done], now)
         store.add_events(
             [(event_name(e), json.loads(json_dumps(e.to_json()))) for e in events], now
         )

@@ -11,6 +11,7 @@ from sqlalchemy import Row
 
 from ferrous.domain.auto_cancel import AutoCancel
 from ferrous.domain.build import Attempt, Build, Job, JobDefinition
+from ferrous.domain.phases import Phase
 from ferrous.domain.statuses import BuildStatus, JobStatus, When
 
 JobState = tuple[
@@ -176,6 +177,7 @@ def attempt_row(job: Job, attempt: Attempt) -> dict[str, Any]:
         "failure_reason": attempt.failure_reason,
         "started_at": attempt.started_at,
         "finished_at": attempt.finished_at,
+        "phases": [phase.as_json() for phase in attempt.phases] if attempt.phases else None,
     }
 
 
@@ -193,6 +195,7 @@ def build_from_rows(
                 failure_reason=a.failure_reason,
                 started_at=a.started_at,
                 finished_at=a.finished_at,
+                phases=tuple(Phase.from_json(p) for p in a.phases or ()),
             )
         )
     build_jobs: dict[str, Job] = {}

@@ -11,11 +11,15 @@ from typing import Any, Self
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ferrous.domain.build import Build
-from ferrous.domain.events import Event
+from ferrous.domain.events import BuildCompleted, Event
 from ferrous.infrastructure.sql.agent_repository import SqlAgentRepository
 from ferrous.infrastructure.sql.api_token_repository import SqlApiTokenRepository
 from ferrous.infrastructure.sql.build_repository import SqlBuildRepository
 from ferrous.infrastructure.sql.log_store import SqlLogStore
+from ferrous.infrastructure.sql.notification_repository import (
+    SqlNotificationRepository,
+    queue_build_notifications,
+)
 from ferrous.infrastructure.sql.outbox import INSERT_EVENTS, event_rows
 from ferrous.infrastructure.sql.project_repository import (
     SqlPipelineRepository,
@@ -58,6 +62,7 @@ class SqlUnitOfWork:
     webhook_deliveries: SqlWebhookDeliveryRepository
     secret_variables: SqlSecretVariableRepository
     status_reports: SqlStatusReportRepository
+    notifications: SqlNotificationRepository
     users: SqlUserRepository
     api_tokens: SqlApiTokenRepository
     sessions: SqlSessionRepository
@@ -82,6 +87,7 @@ class SqlUnitOfWork:
         self.webhook_deliveries = SqlWebhookDeliveryRepository(self._session)
         self.secret_variables = SqlSecretVariableRepository(self._session)
         self.status_reports = SqlStatusReportRepository(self._session)
+        self.notifications = SqlNotificationRepository(self._session)
         self.users = SqlUserRepository(self._session)
         self.api_tokens = SqlApiTokenRepository(self._session)
         self.sessions = SqlSessionRepository(self._session)
@@ -110,6 +116,11 @@ class SqlUnitOfWork:
             a for a in self._seen.values() if isinstance(a, Build) and self.builds.status_changed(a)
         ]
         await queue_build_reports(self._session, changed, now)
+        # builds that finished tell the notification rules, in this same transaction too
+        done = {e.build_id for e in events if isinstance(e, BuildCompleted)}
+        finished = [a for a in self._seen.values() if isinstance(a, Build) and a.id in done]
+        if finished:
+            await queue_build_notifications(self._session, finished, now)
         await self._session.commit()
         self.builds.transaction_ended()
         for aggregate in self._seen.values():
