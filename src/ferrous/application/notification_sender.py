@@ -15,7 +15,6 @@ address) fails at once, with the receiver's answer kept as ``last_error``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ import structlog
 
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.notification_ports import NotificationChannel
+from ferrous.application.outgoing import IDLE, backoff, build_url, run_sender, send_all
 from ferrous.application.ports import SecretBox, UnitOfWork
 from ferrous.application.signals import Flag
 from ferrous.domain.errors import ConfigInvalid, FerrousError
@@ -41,22 +41,11 @@ log = structlog.get_logger(__name__)
 
 BATCH = 50
 CONCURRENCY = 8  # deliveries in flight per pass
-IDLE = 1.0  # seconds between passes when nothing wakes the sender
-ERROR_PAUSE = 2.0
-FIRST_DELAY = 1.0
 MAX_DELAY = 600.0
-MAX_RETRY_AFTER = 3600.0
 MAX_ATTEMPTS = 8
 KEEP = timedelta(days=30)  # settled deliveries (the delivery log) are deleted after this
 PRUNE_EVERY = timedelta(hours=1)
 ERROR_MAX = 1000  # characters of a receiver's answer kept as ``last_error``
-
-
-def backoff(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next attempt, after ``attempts`` failed ones (1, 2, 4, ...)."""
-    if retry_after is not None:
-        return min(max(retry_after, FIRST_DELAY), MAX_RETRY_AFTER)
-    return min(FIRST_DELAY * float(2 ** max(attempts - 1, 0)), MAX_DELAY)
 
 
 def _secret_context(rule_id: str) -> bytes:
@@ -76,10 +65,6 @@ def open_rule_secret(rule: NotificationRule | DueNotification, box: SecretBox | 
     if box is None:
         raise ConfigInvalid(f"notification rule {rule_id} has a secret but no secret box")
     return box.decrypt(rule.secret, context=_secret_context(rule_id)).decode()
-
-
-def build_url(server_url: str, build_id: str) -> str:
-    return f"{server_url.rstrip('/')}/builds/{build_id}"
 
 
 class NotificationSender:
@@ -109,13 +94,7 @@ class NotificationSender:
                 self._pruned_at = now
         if not due:
             return 0
-        gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def send(delivery: DueNotification) -> DeliveryResult:
-            async with gate:
-                return await self._send(delivery)
-
-        results = await asyncio.gather(*(send(d) for d in due))
+        results = await send_all(due, self._send, CONCURRENCY)
         async with self._uow_factory() as uow:
             await uow.notifications.settle(results)
             await uow.commit()
@@ -158,7 +137,7 @@ class NotificationSender:
                 response_status=result.response_status,
             )
         if result.outcome is SendOutcome.RETRY and attempts < MAX_ATTEMPTS:
-            delay = backoff(attempts, result.retry_after)
+            delay = backoff(attempts, result.retry_after, cap=MAX_DELAY)
             log.info("notification_retry", **fields, attempt=attempts, error=error)
             return DeliveryResult(
                 delivery_id=delivery.delivery_id,
@@ -185,20 +164,4 @@ async def run_notification_sender(
 ) -> None:
     """Send due deliveries; woken after builds finish on this server, else every ``idle``
     seconds (deliveries queued by other servers, retries coming due)."""
-    failures = 0
-    while True:
-        try:
-            tried = await sender.send_due()
-        except Exception as exc:
-            if not failures:
-                log.exception("notification_sender_failed")
-            else:
-                log.debug("notification_sender_still_failing", error=repr(exc), attempt=failures)
-            failures += 1
-            await asyncio.sleep(ERROR_PAUSE)
-            continue
-        if failures:
-            log.info("notification_sender_recovered", failed_passes=failures)
-            failures = 0
-        if tried < BATCH:
-            await nudge.wait(idle)
+    await run_sender("notification_sender", sender.send_due, nudge, batch=BATCH, idle=idle)

@@ -15,7 +15,6 @@ hammered.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ import structlog
 
 from ferrous.application.dependencies import Dependencies
 from ferrous.application.forge_settings import open_token
+from ferrous.application.outgoing import IDLE, backoff, build_url, run_sender, send_all
 from ferrous.application.ports import UnitOfWork
 from ferrous.application.signals import Flag
 from ferrous.application.status_ports import CommitStatusClient
@@ -39,26 +39,10 @@ log = structlog.get_logger(__name__)
 
 BATCH = 50
 CONCURRENCY = 8  # requests in flight per pass
-IDLE = 1.0  # seconds between passes when nothing wakes the sender
-ERROR_PAUSE = 2.0
-FIRST_DELAY = 1.0
 MAX_DELAY = 300.0
-MAX_RETRY_AFTER = 3600.0
 MAX_ATTEMPTS = 10
 KEEP = timedelta(days=7)  # settled reports are deleted after this
 PRUNE_EVERY = timedelta(hours=1)
-
-
-def backoff(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next attempt, after ``attempts`` failed ones (1, 2, 4, ...)."""
-    if retry_after is not None:
-        return min(max(retry_after, FIRST_DELAY), MAX_RETRY_AFTER)
-    return min(FIRST_DELAY * float(2 ** max(attempts - 1, 0)), MAX_DELAY)
-
-
-def build_url(server_url: str, build_id: str) -> str:
-    """The build's page, as ``CI_PIPELINE_URL`` names it."""
-    return f"{server_url.rstrip('/')}/builds/{build_id}"
 
 
 class StatusSender:
@@ -87,13 +71,7 @@ class StatusSender:
             await uow.commit()
         if not reports:
             return 0
-        gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def send(report: DueReport) -> ReportResult:
-            async with gate:
-                return await self._send(report)
-
-        results = await asyncio.gather(*(send(report) for report in reports))
+        results = await send_all(reports, self._send, CONCURRENCY)
         async with self._uow_factory() as uow:
             await uow.status_reports.settle(results)
             await uow.commit()
@@ -113,7 +91,7 @@ class StatusSender:
         except StatusNotDelivered as exc:
             at = self._deps.clock.now()
             if exc.retryable and attempts < MAX_ATTEMPTS:
-                delay = backoff(attempts, exc.retry_after)
+                delay = backoff(attempts, exc.retry_after, cap=MAX_DELAY)
                 log.info("commit_status_retry", **fields, attempt=attempts, error=exc.message)
                 return ReportResult(
                     report_id=report.id,
@@ -151,20 +129,4 @@ def _given_up(report: DueReport, attempts: int, at: datetime, error: str) -> Rep
 async def run_status_sender(sender: StatusSender, nudge: Flag, idle: float = IDLE) -> None:
     """Send due reports; woken after commits on this server, else every ``idle`` seconds
     (reports queued by other servers, retries coming due)."""
-    failures = 0
-    while True:
-        try:
-            tried = await sender.send_due()
-        except Exception as exc:
-            if not failures:
-                log.exception("status_sender_failed")
-            else:
-                log.debug("status_sender_still_failing", error=repr(exc), attempt=failures + 1)
-            failures += 1
-            await asyncio.sleep(ERROR_PAUSE)
-            continue
-        if failures:
-            log.info("status_sender_recovered", failed_passes=failures)
-            failures = 0
-        if tried < BATCH:
-            await nudge.wait(idle)
+    await run_sender("status_sender", sender.send_due, nudge, batch=BATCH, idle=idle)
