@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 from xml.etree.ElementTree import Element, ParseError
 
-# defusedxml ships no type stubs (types-defusedxml is not a dependency)
-from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-from defusedxml.ElementTree import iterparse  # type: ignore[import-untyped]
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
 
 TestStatus = Literal["passed", "failed", "error", "skipped"]
 

@@ -89,6 +89,7 @@ async def update_notification_rule(
         changes["enabled"] = cmd.enabled
     if cmd.secret is not None:
         changes["secret"] = _secret(rule, cmd.secret, deps)
+    # each value was checked for its field above; a dict of them cannot say so
     rule = dataclasses.replace(rule, **changes)  # type: ignore[arg-type]
     rule.check()
     await uow.notifications.save_rule(rule)
