@@ -16,6 +16,7 @@ bytes would wait forever for their own writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -118,9 +119,13 @@ def in_thread(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
         try:
             result = fn()
         except BaseException as exc:  # handed to the loop, which re-raises it
-            loop.call_soon_threadsafe(settle, None, exc)
+            outcome: tuple[T | None, BaseException | None] = (None, exc)
         else:
-            loop.call_soon_threadsafe(settle, result, None)
+            outcome = (result, None)
+        # the loop may be gone (the upload that waited was abandoned and its server stopped):
+        # then nobody is left to tell
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, *outcome)
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return future
