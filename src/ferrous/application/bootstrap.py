@@ -11,7 +11,6 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -40,7 +39,7 @@ from ferrous.application.background import (
 )
 from ferrous.application.build_trace import build_trace_handler
 from ferrous.application.caches import Caches
-from ferrous.application.commands import AppendLog, ResealSecrets
+from ferrous.application.commands import AppendLog
 from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.first_admin import create_first_admin
 from ferrous.application.guard_ports import AuditLog, RateLimiter
@@ -337,32 +336,6 @@ async def _first_admin(bus: MessageBus, settings: Settings) -> None:
     log.warning("first_admin_created", username=user.username, generated=generated is not None)
 
 
-@dataclass(frozen=True, slots=True)
-class Administration:
-    """What ``ferrous admin`` works with: the bus and the identities' read side, on the
-    settings' database, without a server running."""
-
-    bus: MessageBus
-    identities: IdentityQueries
-
-
-@asynccontextmanager
-async def administration(settings: Settings) -> AsyncIterator[Administration]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
-    try:
-        await migrate(engine)
-        deps = Dependencies(
-            clock=SystemClock(),
-            sources=GitSourceRepository(settings.data_dir / "trees", settings.data_dir / "mirrors"),
-        )
-        deps = with_identities(deps, settings, load_keys(settings.secret_key, settings.data_dir))
-        bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
-        yield Administration(bus=bus, identities=SqlIdentityQueries(engine))
-    finally:
-        await engine.dispose()
-
-
 async def bootstrap(settings: Settings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
@@ -465,24 +438,3 @@ async def bootstrap(settings: Settings) -> Server:
     server.identities = SqlIdentityQueries(engine)
     await _first_admin(bus, settings)
     return server
-
-
-async def reseal_stored_secrets(settings: Settings) -> int:
-    """Seal every stored secret again under the current key (``ferrous secrets reseal``);
-    how many values. Servers may run meanwhile: one that meets a value sealed with a key it
-    does not know reloads its keys (the key file is shared; ``FERROUS_SECRET_KEY`` must name
-    the new key on every server first)."""
-    engine = create_engine(settings.resolved_database_url)
-    try:
-        await migrate(engine)
-        deps = Dependencies(
-            clock=SystemClock(),
-            sources=GitSourceRepository(settings.data_dir / "trees", settings.data_dir / "mirrors"),
-            secret_box=AesGcmSecretBox(load_keys(settings.secret_key, settings.data_dir)),
-        )
-        projects = await SqlQueries(engine).list_projects()
-        bus = MessageBus(lambda: SqlUnitOfWork(engine), deps)
-        resealed: int = await bus.handle(ResealSecrets(project_ids=tuple(p.id for p in projects)))
-        return resealed
-    finally:
-        await engine.dispose()

@@ -20,7 +20,7 @@ import typer
 from ferrous.cli.client import fail, print_json, print_table
 
 if TYPE_CHECKING:
-    from ferrous.application.bootstrap import Administration
+    from ferrous.application.administration import Administration
 
 T = TypeVar("T")
 USER_COLUMNS = ["id", "username", "role", "active", "email", "created_at"]
@@ -48,7 +48,7 @@ admin_app.add_typer(token_app, name="token")
 def _run(data_dir: Path | None, work: Callable[[Administration], Awaitable[T]]) -> T:
     import asyncio
 
-    from ferrous.application.bootstrap import administration
+    from ferrous.application.administration import administration
     from ferrous.domain.errors import FerrousError
     from ferrous.infrastructure.logging import configure_logging
     from ferrous.infrastructure.settings import load_settings

@@ -106,7 +106,7 @@ def rotate_key(data_dir: DataDirOption = None) -> None:
 @secrets_app.command("reseal")
 def reseal(data_dir: DataDirOption = None) -> None:
     """Seal every stored secret again with the current key (after `rotate-key`)."""
-    from ferrous.application.bootstrap import reseal_stored_secrets
+    from ferrous.application.administration import reseal_stored_secrets
     from ferrous.domain.errors import FerrousError
     from ferrous.infrastructure.settings import load_settings
 

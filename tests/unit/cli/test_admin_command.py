@@ -16,7 +16,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from ferrous.application import commands as c
-from ferrous.application.bootstrap import administration
+from ferrous.application.administration import administration
 from ferrous.cli.main import app
 from ferrous.domain.errors import InvalidCredentials
 from ferrous.infrastructure.settings import load_settings
