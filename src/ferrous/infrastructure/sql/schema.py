@@ -56,7 +56,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -65,18 +64,44 @@ from sqlalchemy import (
     text,
 )
 
+# Tables declared in modules of their own, gathered here so that ``metadata`` holds them all
+from ferrous.infrastructure.sql.file_tables import artifacts, caches, job_logs, test_cases
+from ferrous.infrastructure.sql.notification_tables import (
+    notification_deliveries,
+    notification_rules,
+)
+from ferrous.infrastructure.sql.table_metadata import ID, metadata
 from ferrous.infrastructure.sql.types import JSON_TYPE, UtcDateTime
 
-ID = String(36)
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
+__all__ = [
+    "ID",
+    "agents",
+    "api_tokens",
+    "artifacts",
+    "audit_log",
+    "builds",
+    "caches",
+    "job_attempts",
+    "job_logs",
+    "job_tags",
+    "jobs",
+    "log_chunks",
+    "metadata",
+    "notification_deliveries",
+    "notification_rules",
+    "outbox",
+    "pipelines",
+    "projects",
+    "registration_tokens",
+    "schedules",
+    "secret_variables",
+    "sessions",
+    "status_reports",
+    "test_cases",
+    "trigger_tokens",
+    "users",
+    "webhook_deliveries",
+]
 
 projects = Table(
     "projects",
@@ -191,6 +216,9 @@ job_attempts = Table(
     Column("failure_reason", Text, nullable=True),
     Column("started_at", UtcDateTime, nullable=True),
     Column("finished_at", UtcDateTime, nullable=True),
+    # the phases as its agent timed them ([{name, started_at, finished_at}], at most ten),
+    # read only to draw the build's trace (migration 0013); NULL: none were reported
+    Column("phases", JSON_TYPE, nullable=True),
     PrimaryKeyConstraint("job_id", "number"),
     Index(None, "build_id"),
 )
@@ -446,148 +474,3 @@ audit_log = Table(
     Index(None, "actor_id", "at"),
     Index(None, "actor_name", "at"),
 )
-
-# --- artifacts, caches, test reports, log archives (migration 0011) ---
-
-#: One row per stored archive of a job: ``kind`` is ``archive`` (``artifacts:paths``) or
-#: ``junit`` (``artifacts:reports:junit`` files); a new upload of the same kind replaces it.
-#: ``entries`` lists the archive's members (``[[path, size, kind], ...]``, capped) so a
-#: listing never reads the object. The cleanup walks ``expires_at``.
-artifacts = Table(
-    "artifacts",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("job_id", ID, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
-    Column("build_id", ID, nullable=False),
-    Column("project_id", ID, nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("name", String(255), nullable=False),
-    Column("object_key", Text, nullable=False),
-    Column("size", BigInteger, nullable=False),  # stored (compressed) bytes
-    Column("sha256", String(64), nullable=False),  # of the stored bytes
-    Column("files", Integer, nullable=False),
-    Column("entries", JSON_TYPE, nullable=True),
-    Column("entries_truncated", Boolean, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=True),  # NULL: never
-    UniqueConstraint("job_id", "kind"),
-    Index(None, "build_id"),
-    Index(None, "expires_at"),
-)
-
-#: A project's caches by key; ``scope`` (``protected`` or ``unprotected``) keeps caches of
-#: protected refs apart, so an unprotected branch cannot poison what a release build restores.
-caches = Table(
-    "caches",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("scope", String(16), nullable=False),
-    Column("key", String(255), nullable=False),
-    Column("object_key", Text, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("last_used_at", UtcDateTime, nullable=False),
-    UniqueConstraint("project_id", "scope", "key"),
-    Index(None, "last_used_at"),
-)
-
-#: Per-test results of JUnit reports. ``test_key`` (a hash of suite, class and name) indexes a
-#: test's history across builds: durations and statuses for ETAs, flaky-test detection and
-#: test splitting.
-test_cases = Table(
-    "test_cases",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("job_id", ID, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
-    Column("build_id", ID, nullable=False),
-    Column("project_id", ID, nullable=False),
-    Column("position", Integer, nullable=False),
-    Column("suite", Text, nullable=False),
-    Column("class_name", Text, nullable=False),
-    Column("name", Text, nullable=False),
-    Column("file", Text, nullable=True),
-    Column("duration", Float, nullable=True),  # seconds
-    Column("status", String(16), nullable=False),  # passed | failed | error | skipped
-    Column("failure", Text, nullable=True),  # message and text, capped
-    Column("test_key", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Index(None, "build_id", "status"),
-    Index(None, "job_id", "position"),
-    Index(None, "project_id", "test_key", "created_at"),
-)
-
-#: A finished job's log once archived to the object store (framed zstd): ``size`` is the
-#: log's length in bytes, ``frames`` the ``[raw_offset, stored_offset]`` of each frame, so a
-#: byte range reads only the frames it needs. The job's chunks are deleted in the same commit.
-job_logs = Table(
-    "job_logs",
-    metadata,
-    Column("job_id", ID, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
-    Column("object_key", Text, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("stored_size", BigInteger, nullable=False),
-    Column("sha256", String(64), nullable=False),  # of the stored bytes
-    Column("frames", JSON_TYPE, nullable=False),
-    Column("archived_at", UtcDateTime, nullable=False),
-    Index(None, "archived_at"),
-)
-
-# --- notifications (migration 0012) ---
-#: ``notification_rules.on_events`` and ``branches`` are JSON arrays; ``secret`` is sealed by
-#: the secret box. ``notification_deliveries`` is the notifications' outbox: the unit of work
-#: inserts one row per matching rule in the commit that finished a build, unique per (rule,
-#: build, completion: the build's version then), so a repeated commit never queues twice;
-#: ``next_attempt_at`` is NULL once settled (``ix_notification_deliveries_due`` covers the
-#: pending ones, the sender's only query). ``payload`` is the notice, sent as stored.
-notification_rules = Table(
-    "notification_rules",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(100), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("target", Text, nullable=False),
-    Column("on_events", JSON_TYPE, nullable=False),
-    Column("branches", JSON_TYPE, nullable=False),
-    Column("enabled", Boolean, nullable=False),
-    Column("secret", Text, nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Index(None, "project_id", "created_at"),
-)
-
-notification_deliveries = Table(
-    "notification_deliveries",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("rule_id", ID, ForeignKey("notification_rules.id", ondelete="CASCADE"), nullable=False),
-    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("build_id", ID, ForeignKey("builds.id", ondelete="CASCADE"), nullable=True),
-    Column("completion", Integer, nullable=True),  # NULL: a test delivery
-    Column("event", String(32), nullable=False),
-    Column("payload", JSON_TYPE, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", UtcDateTime, nullable=True),  # NULL: settled
-    Column("last_error", Text, nullable=True),
-    Column("response_status", Integer, nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("delivered_at", UtcDateTime, nullable=True),
-    UniqueConstraint("rule_id", "build_id", "completion"),
-    Index(
-        "ix_notification_deliveries_due",
-        "next_attempt_at",
-        postgresql_where=text("next_attempt_at IS NOT NULL"),
-        sqlite_where=text("next_attempt_at IS NOT NULL"),
-    ),
-    Index(None, "rule_id", "id"),
-    Index(None, "created_at"),
-)
-
-
-# --- job phases (migration 0013) ---
-
-#: The phases of an attempt as its agent timed them (``[{name, started_at, finished_at}]``,
-#: at most ten), read only to draw the build's trace; NULL: none were reported.
-job_attempts.append_column(Column("phases", JSON_TYPE, nullable=True))
