@@ -17,6 +17,7 @@ from ferrous.application.ports import UnitOfWork
 from ferrous.domain.build import Build
 from ferrous.domain.ids import new_id
 from ferrous.domain.notification import (
+    EVENT_TEST,
     BuildNotice,
     FailedJob,
     NotificationDelivery,
@@ -40,6 +41,20 @@ class PlannedDelivery:
     event: str
     notice: BuildNotice
     created_at: datetime
+
+
+def trial_delivery(rule: NotificationRule, notice: BuildNotice, now: datetime) -> PlannedDelivery:
+    """The delivery a person asks for to try a rule: of no build, so never deduplicated."""
+    return PlannedDelivery(
+        id=new_id(),
+        rule_id=rule.id,
+        project_id=rule.project_id,
+        build_id=None,
+        completion=None,
+        event=EVENT_TEST,
+        notice=notice,
+        created_at=now,
+    )
 
 
 def _variable(build: Build, name: str) -> str | None:

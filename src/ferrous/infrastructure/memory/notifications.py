@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ferrous.application.notifications import FINAL, PlannedDelivery, plan_deliveries
+from ferrous.application.notifications import (
+    FINAL,
+    PlannedDelivery,
+    plan_deliveries,
+    trial_delivery,
+)
 from ferrous.domain.build import Build
 from ferrous.domain.errors import NotFound
-from ferrous.domain.ids import new_id
 from ferrous.domain.notification import (
-    EVENT_TEST,
     BuildNotice,
     DeliveryResult,
     DeliveryStatus,
@@ -142,18 +145,7 @@ class InMemoryNotificationRepository:
     async def queue_test(
         self, rule: NotificationRule, notice: BuildNotice, now: datetime
     ) -> NotificationDelivery:
-        stored = _stored(
-            PlannedDelivery(
-                id=new_id(),
-                rule_id=rule.id,
-                project_id=rule.project_id,
-                build_id=None,
-                completion=None,
-                event=EVENT_TEST,
-                notice=notice,
-                created_at=now,
-            )
-        )
+        stored = _stored(trial_delivery(rule, notice, now))
         self._added.append(stored)
         return stored.view
 

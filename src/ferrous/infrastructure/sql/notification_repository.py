@@ -18,10 +18,14 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ferrous.application.notifications import FINAL, PlannedDelivery, plan_deliveries
+from ferrous.application.notifications import (
+    FINAL,
+    PlannedDelivery,
+    plan_deliveries,
+    trial_delivery,
+)
 from ferrous.domain.build import Build
 from ferrous.domain.errors import NotFound
-from ferrous.domain.ids import new_id
 from ferrous.domain.notification import (
     EVENT_TEST,
     BuildNotice,
@@ -254,16 +258,7 @@ class SqlNotificationRepository:
     async def queue_test(
         self, rule: NotificationRule, notice: BuildNotice, now: datetime
     ) -> NotificationDelivery:
-        planned = PlannedDelivery(
-            id=new_id(),
-            rule_id=rule.id,
-            project_id=rule.project_id,
-            build_id=None,
-            completion=None,
-            event=EVENT_TEST,
-            notice=notice,
-            created_at=now,
-        )
+        planned = trial_delivery(rule, notice, now)
         await self._session.execute_write(notification_deliveries.insert(), delivery_row(planned))
         return NotificationDelivery(
             id=planned.id,
