@@ -49,6 +49,7 @@ class TestReportSummary:
 class CaseView:
     job_id: str
     job_name: str
+    key: str  # key_of_test: what a test's history is looked up by
     suite: str
     class_name: str
     name: str

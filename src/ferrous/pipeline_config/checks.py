@@ -49,8 +49,14 @@ _DURATION_UNITS = {
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 
 
+#: The longest duration taken: a moment that far ahead is still a date (year 9999 is the last).
+MAX_DURATION = 1000 * 31536000
+
+
 def parse_duration(text: str) -> int | None:
-    """Seconds in a human duration such as ``1h 30m``, ``3 hours``, ``90`` (GitLab's forms)."""
+    """Seconds in a human duration such as ``1h 30m``, ``3 hours``, ``90`` (GitLab's forms);
+    None for anything else, and for more than MAX_DURATION (1,000 years), which would take a
+    token's or an artifact's expiry past the last date there is."""
     cleaned = text.strip().lower().replace(",", " ").replace(" and ", " ")
     if not cleaned:
         return None
@@ -64,7 +70,7 @@ def parse_duration(text: str) -> int | None:
             return None
         total += float(match.group(1)) * _DURATION_UNITS[unit]
         pos = match.end()
-    if cleaned[pos:].strip() or pos == 0:
+    if cleaned[pos:].strip() or pos == 0 or not total <= MAX_DURATION:
         return None
     return int(total)
 

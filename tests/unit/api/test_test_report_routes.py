@@ -16,9 +16,11 @@ import httpx
 import pytest
 
 from ferrous.api.app import create_app
+from ferrous.api.routers.test_reports import NAME_QUERY_CHARS
 from ferrous.application import test_reports as reports
 from ferrous.application.dependencies import Dependencies, SystemClock
 from ferrous.application.messagebus import MessageBus
+from ferrous.application.test_reports import key_of_test
 from ferrous.domain.errors import NotFound
 from ferrous.infrastructure.memory import (
     InMemoryQueries,
@@ -168,6 +170,7 @@ async def test_a_builds_test_report(world: World) -> None:
     assert first == {
         "job_id": build["jobs"][1]["id"],
         "job_name": "test",
+        "key": key_of_test("pytest", "tests.test_cart", "test_discount"),
         "suite": "pytest",
         "class_name": "tests.test_cart",
         "name": "test_discount",
@@ -213,6 +216,11 @@ async def test_history_of_a_test_and_of_a_job(world: World) -> None:
         ]
         assert items[0]["job_id"] == second["jobs"][1]["id"]
         assert items[0]["created_at"].endswith("Z")
+    report = await client.get(f"/api/v1/builds/{second['id']}/tests")
+    (key,) = {c["key"] for c in report.json()["cases"] if c["name"] == "test_discount"}
+    assert key == key_of_test("pytest", "tests.test_cart", "test_discount")
+    by_key = await client.get("/api/v1/projects/demo/tests/history", params={"key": key})
+    assert by_key.json() == history.json()
     one = await client.get("/api/v1/projects/demo/tests/history", params={**params, "limit": 1})
     assert len(one.json()["items"]) == 1
     unknown = await client.get("/api/v1/projects/demo/tests/history", params={"name": "nope"})
@@ -231,6 +239,17 @@ async def test_history_of_a_test_and_of_a_job(world: World) -> None:
         assert_problem(await client.get(f"/api/v1/projects/nope/{path}"), 404)
     assert_problem(await client.get("/api/v1/projects/demo/jobs/history"), 422)
     assert_problem(await client.get("/api/v1/projects/demo/tests/history"), 422)
+    for bad in ({"key": "A" * 40}, {"key": "0" * 39}, {"name": "x" * (NAME_QUERY_CHARS + 1)}):
+        assert_problem(await client.get("/api/v1/projects/demo/tests/history", params=bad), 422)
+
+
+def test_the_longest_history_lookup_by_name_fits_a_url() -> None:
+    """Three names at their cap, in 4-byte characters, percent-encoded (12 bytes each), with
+    a key and a limit: the URL stays under the 64 KiB an HTTP parser takes (httptools)."""
+    longest = "\U0010ffff" * NAME_QUERY_CHARS
+    params = {"key": "0" * 40, "name": longest, "suite": longest, "class_name": longest}
+    url = httpx.URL("http://h/api/v1/projects/" + "p" * 255 + "/tests/history", params=params)
+    assert len(url.raw_path) < 64 * 1024
 
 
 async def test_a_server_without_a_test_case_store_has_no_reports() -> None:

@@ -158,8 +158,10 @@ def test_expire_in_reads_gitlab_durations() -> None:
     assert parse_expire_in("1 yr") == timedelta(days=365)
     assert parse_expire_in("42") == timedelta(seconds=42)
     assert parse_expire_in(" Never ") is None
-    with pytest.raises(InvalidValue):
-        parse_expire_in("soon")
+    assert parse_expire_in("1000 years") == timedelta(days=365_000)
+    for bad in ("soon", "1001 years", "9" * 400):  # the last would overflow a float
+        with pytest.raises(InvalidValue):
+            parse_expire_in(bad)
 
 
 def test_expiry_falls_back_past_bad_values(clock: FakeClock) -> None:

@@ -25,6 +25,7 @@ def case(name: str, status: str, failure: str | None = None, **fields: Any) -> C
     values: dict[str, Any] = {
         "job_id": "job-1",
         "job_name": "unit",
+        "key": "0" * 40,
         "suite": "pytest",
         "class_name": "tests.test_cart",
         "name": name,

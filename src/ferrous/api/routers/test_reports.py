@@ -14,9 +14,12 @@ from ferrous.api.schemas.common import problems
 from ferrous.api.schemas.test_reports import BuildTestReport, CaseHistory, JobHistory
 from ferrous.api.services import ApiServices
 from ferrous.application.test_reports import TestCaseStore, key_of_test
-from ferrous.domain.errors import NotFound
+from ferrous.domain.errors import InvalidValue, NotFound
 
 CaseStatus = Literal["passed", "failed", "error", "skipped"]
+#: The longest suite, class or test name a history lookup takes by name: three of them,
+#: percent-encoded, must fit the 64 KiB a URL may have. Longer names go by their key.
+NAME_QUERY_CHARS = 1024
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first.")]
 
 
@@ -52,18 +55,28 @@ def build_router(services: ApiServices) -> APIRouter:
     )
     async def test_history(
         project: str,
-        name: Annotated[str, Query(max_length=4096, description="The test case's name.")],
-        suite: Annotated[str, Query(max_length=4096)] = "",
-        class_name: Annotated[str, Query(max_length=4096)] = "",
+        key: Annotated[
+            str | None,
+            Query(
+                pattern="^[0-9a-f]{40}$",
+                description="The test's key, as a build's test report gives it with each case.",
+            ),
+        ] = None,
+        name: Annotated[str | None, Query(max_length=NAME_QUERY_CHARS)] = None,
+        suite: Annotated[str, Query(max_length=NAME_QUERY_CHARS)] = "",
+        class_name: Annotated[str, Query(max_length=NAME_QUERY_CHARS)] = "",
         limit: Limit = 50,
     ) -> CaseHistory:
         """One test's runs in the project's builds (`project`: its id or name), newest
-        first: a test is its suite, class name and name, as the reports give them."""
+        first. A test is its suite, class name and name, as the reports give them: give
+        its `key`, or its `name` with its `suite` and `class_name` (names longer than
+        1,024 characters only by `key`)."""
+        if key is None and name is None:
+            raise InvalidValue("give the test's key, or its name (with its suite and class_name)")
         cases = store()
         project_id = (await queries.get_project(project)).id
-        runs = await cases.test_history(
-            project_id, key_of_test(suite, class_name, name), limit=limit
-        )
+        test_key = key if key is not None else key_of_test(suite, class_name, name or "")
+        runs = await cases.test_history(project_id, test_key, limit=limit)
         return CaseHistory.model_validate({"items": runs})
 
     @router.get(

@@ -23,6 +23,10 @@ class SuiteOut(ReportTotalsOut):
 class CaseOut(ApiModel):
     job_id: str
     job_name: str
+    key: str = Field(
+        description="The test's key, the same in every build: "
+        "`GET /projects/{project}/tests/history?key=` gives its runs."
+    )
     suite: str
     class_name: str
     name: str

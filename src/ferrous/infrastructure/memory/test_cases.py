@@ -161,6 +161,7 @@ def _view(row: _Stored, job_name: str) -> CaseView:
     return CaseView(
         job_id=row.job_id,
         job_name=job_name,
+        key=row.test_key,
         suite=case.suite,
         class_name=case.class_name,
         name=case.name,

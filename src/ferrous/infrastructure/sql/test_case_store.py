@@ -59,6 +59,7 @@ _GROUPS = (
 _CASES = select(
     t.c.job_id,
     jobs.c.name.label("job_name"),
+    t.c.test_key.label("key"),
     t.c.suite,
     t.c.class_name,
     t.c.name,
