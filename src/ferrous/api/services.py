@@ -88,6 +88,11 @@ class ClaimWaiter(Protocol):
         """
         ...
 
+    @property
+    def closing(self) -> bool:
+        """True once the server is stopping: a long-poll answers 204 at once."""
+        ...
+
 
 class ReadinessProbe(Protocol):
     """``application.readiness.ReadinessCheck`` satisfies this."""

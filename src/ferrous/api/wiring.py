@@ -35,7 +35,7 @@ class _LogFeed:
 
         async def signals() -> AsyncGenerator[LogSignal]:
             try:
-                while True:
+                while not self._signals.closing:
                     await watch.wait(LOG_SILENCE)
                     yield LogSignal()
             finally:
@@ -50,6 +50,10 @@ class _ClaimWaiter:
 
     async def wait(self, timeout: float) -> None:
         await self._signals.jobs_available.wait(timeout)
+
+    @property
+    def closing(self) -> bool:
+        return self._signals.closing
 
 
 def api_services(server: Server) -> ApiServices:

@@ -35,6 +35,13 @@ class JobSignals:
         self.jobs_available = Flag()
         self._logs: dict[str, Flag] = {}
         self._listeners: dict[str, int] = {}
+        #: The server is stopping: long-polls and live logs answer now instead of waiting
+        #: for a wake-up, so the stop does not wait for them (nor cut them off mid-answer).
+        self.closing = False
+
+    def close(self) -> None:
+        self.closing = True
+        self.wake_all()
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self.jobs_available.wait(timeout)

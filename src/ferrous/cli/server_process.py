@@ -138,6 +138,7 @@ async def _serve(settings: object) -> None:
             )
         )
     await stop.wait()
+    server.signals.close()  # long-polls and live logs answer now: the listeners close at once
     if agents_task is not None:
         agents_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -205,6 +205,7 @@ class FakeWaiter:
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.waits: list[float] = []
+        self.closing = False
 
     def wake(self) -> None:
         self.event.set()

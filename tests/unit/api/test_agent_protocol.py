@@ -186,6 +186,31 @@ async def test_claim_answers_as_soon_as_the_waiter_wakes(world: FakeWorld) -> No
     assert time.monotonic() - started < 1
 
 
+async def test_a_stopping_server_ends_a_long_poll_at_once_without_a_job(
+    world: FakeWorld,
+) -> None:
+    """Its listener closes without waiting for held claims; no job is leased meanwhile."""
+    app = create_app(world.services(claim_timeout=30))
+    async with await client_for(app) as client:
+        auth = await register_agent(client)
+        request = asyncio.create_task(client.post(f"{AGENT}/claim", headers=auth))
+        async with asyncio.timeout(2):
+            while not world.waiter.waits:
+                await asyncio.sleep(0.001)
+        claims = len([c for c in world.commands if isinstance(c, ClaimJob)])
+        started = time.monotonic()
+        world.claimable.append(payload("job-9"))
+        world.waiter.closing = True
+        world.waiter.wake()
+        response = await request
+        later = await client.post(f"{AGENT}/claim", headers=auth)
+
+    assert (response.status_code, later.status_code) == (204, 204)
+    assert time.monotonic() - started < 1
+    assert len([c for c in world.commands if isinstance(c, ClaimJob)]) == claims
+    assert world.claimable == [payload("job-9")]
+
+
 async def test_a_wake_up_during_the_claim_is_not_lost(world: FakeWorld) -> None:
     """The waiter listens before the claim reads, so a job queued meanwhile is seen."""
     original = world.handle

@@ -60,7 +60,7 @@ async def claim_long_poll(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while True:
+    while not waiter.closing:
         remaining = deadline - loop.time()
         waiting = asyncio.ensure_future(waiter.wait(remaining)) if remaining > 0 else None
         try:
@@ -75,6 +75,7 @@ async def claim_long_poll(
                 waiting.exception()  # done: retrieve a failure we no longer need
         if await gone():
             return None
+    return None
 
 
 def build_router(services: ApiServices) -> APIRouter:

@@ -74,6 +74,10 @@ class Waiter:
     async def wait(self, timeout: float) -> None:
         await self.signals.jobs_available.wait(timeout)
 
+    @property
+    def closing(self) -> bool:
+        return self.signals.closing
+
 
 @dataclass
 class Recorder:
