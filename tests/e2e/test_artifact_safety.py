@@ -9,13 +9,19 @@
 - An object that rotted in the store after it was written (its bytes replaced behind the
   server's back) is never taken for the artifact: the job that needs it fails saying so, and
   ``ferrous artifacts download`` fails without leaving a file.
+- A zip bomb put in place of an artifact behind the server's back (its row changed to match,
+  as a tampering hand with database access would) is stopped by the agent: the claim
+  carries the server's ``FERROUS_ARTIFACT_MAX_UNPACKED_BYTES``, and the job that needs it
+  fails naming the dependency and the limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -28,7 +34,7 @@ import httpx
 import pytest
 import zstandard
 
-from ferrous.archive import pack
+from ferrous.archive import PackedArchive, pack
 from tests.auth import bearer
 from tests.e2e.conftest import git_repo
 from tests.e2e.object_stores import STORES, StoreView, open_store
@@ -44,6 +50,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreView]
 
 
 TOKEN = "e2e-artifact-safety-token"
+MAX_UNPACKED = 4 << 20  # the server's cap: far above what the good archives here expand to
 Members = list[tuple[tarfile.TarInfo, bytes | None]]  # an archive built by hand
 HELD = "held:\n  tags: [by-hand]\n  script: [echo never runs]\n"
 CORRUPTIBLE = """\
@@ -59,13 +66,27 @@ deploy:
   when: manual
   needs: [build]
   script: [cat out/ok.txt]
+bundle:
+  stage: build
+  script: [mkdir -p bundle && echo packed > bundle/readme.txt]
+  artifacts:
+    paths: [bundle/]
+unpack:
+  stage: deploy
+  when: manual
+  needs: [bundle]
+  script: [cat bundle/readme.txt]
 """
 
 
 @pytest.fixture
 def safe_server(store: StoreView) -> Iterator[ServerProcess]:
     """SQLite, one embedded agent without labels (it never takes the ``by-hand`` jobs)."""
-    env = {**store.env, "FERROUS_AGENT_REGISTRATION_TOKEN": TOKEN}
+    env = {
+        **store.env,
+        "FERROUS_AGENT_REGISTRATION_TOKEN": TOKEN,
+        "FERROUS_ARTIFACT_MAX_UNPACKED_BYTES": str(MAX_UNPACKED),
+    }
     process = ServerProcess(store.data_dir, agents=1, env=env).start()
     try:
         yield process
@@ -239,13 +260,14 @@ def test_a_rotten_object_is_never_taken_for_the_artifact(
         return {job["name"]: job for job in build["jobs"]}
 
     deadline = time.monotonic() + 90
-    while (build := jobs()["build"])["status"] != "success":
-        log = client.get(f"/jobs/{build['id']}/log").text
-        assert build["status"] in ("created", "pending", "running"), (build, log)
-        assert time.monotonic() < deadline, (build, log)
-        time.sleep(0.1)
-    build_job = build["id"]
-    [key] = store.keys("artifacts/")
+    for name in ("build", "bundle"):
+        while (build := jobs()[name])["status"] != "success":
+            log = client.get(f"/jobs/{build['id']}/log").text
+            assert build["status"] in ("created", "pending", "running"), (build, log)
+            assert time.monotonic() < deadline, (build, log)
+            time.sleep(0.1)
+    build_job, bundle_job = jobs()["build"]["id"], jobs()["bundle"]["id"]
+    [key] = [k for k in store.keys("artifacts/") if f"/{build_job}/" in k]
     original = store.read(key)
     store.write(key, os.urandom(len(original)))  # same size: only the checksum can tell
 
@@ -256,11 +278,35 @@ def test_a_rotten_object_is_never_taken_for_the_artifact(
     assert "checksum mismatch" in (fetched.stdout + fetched.stderr).lower(), fetched
     assert list(target.parent.iterdir()) == []  # not even a partial file
 
-    deploy = jobs()["deploy"]
-    client.post(f"/jobs/{deploy['id']}/play").raise_for_status()
+    [bundle_key] = [k for k in store.keys("artifacts/") if f"/{bundle_job}/" in k]
+    bomb = zip_bomb(tmp_path / "bomb")
+    store.write(bundle_key, bomb.path.read_bytes())
+    with contextlib.closing(sqlite3.connect(store.data_dir / "ferrous.db", timeout=30)) as db:
+        db.execute(
+            "UPDATE artifacts SET sha256 = ?, size = ? WHERE object_key = ?",
+            (bomb.sha256, bomb.size, bundle_key),
+        )
+        db.commit()
+
+    for name in ("deploy", "unpack"):
+        client.post(f"/jobs/{jobs()[name]['id']}/play").raise_for_status()
     finished = wait_for_build(client, build_id, timeout=90)
     deploy = {job["name"]: job for job in finished["jobs"]}["deploy"]
     log = client.get(f"/jobs/{deploy['id']}/log").text
     assert deploy["status"] == "failed", log
     assert "checksum mismatch" in log.lower(), log
     assert "$ cat out/ok.txt" not in log  # the script never ran on rotten files
+
+    unpack = {job["name"]: job for job in finished["jobs"]}["unpack"]
+    log = client.get(f"/jobs/{unpack['id']}/log").text
+    assert unpack["status"] == "failed", log
+    assert f"artifacts of bundle: archive expands past {MAX_UNPACKED} bytes" in log, log
+    assert "$ cat bundle/readme.txt" not in log
+
+
+def zip_bomb(folder: Path) -> PackedArchive:
+    """A few kilobytes that expand to twice the server's cap."""
+    folder.mkdir()
+    with (folder / "zeros.bin").open("wb") as out:
+        out.truncate(2 * MAX_UNPACKED)
+    return pack(folder, ["zeros.bin"], folder.with_suffix(".tar.zst"))

@@ -60,9 +60,12 @@ class Artifact:
     entries_truncated: bool
     created_at: datetime
     expires_at: datetime | None  # None: kept until deleted
+    #: kept past ``expires_at``: its build is the latest successful one of its pipeline and
+    #: ref, in a project that keeps those (read with the row, never stored)
+    locked: bool = False
 
     def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
+        return not self.locked and self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,10 +96,12 @@ class ArtifactRepository(Protocol):
         and the job is running."""
         ...
 
-    async def get(self, job_id: str, kind: str) -> Artifact | None: ...
+    async def get(self, job_id: str, kind: str) -> Artifact | None:
+        """With ``locked`` as it is now."""
+        ...
 
     async def list_for_job(self, job_id: str) -> list[Artifact]:
-        """Oldest first."""
+        """Oldest first, with ``locked`` as it is now."""
         ...
 
     async def entries(self, artifact_id: str) -> list[ArchiveEntry]:

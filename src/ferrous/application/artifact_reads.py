@@ -27,7 +27,8 @@ CHUNK = 1024 * 1024
 
 
 async def list_artifacts(artifacts: Artifacts, job_id: str) -> list[Artifact]:
-    """The job's unexpired artifacts (``NotFound`` for an unknown job)."""
+    """The job's unexpired artifacts, and expired ones kept as their ref's latest
+    (``NotFound`` for an unknown job)."""
     await artifacts.repository.job(job_id)
     now = artifacts.clock.now()
     return [a for a in await artifacts.repository.list_for_job(job_id) if not a.expired(now)]

@@ -4,7 +4,8 @@ An upload streams into a new object (checked as an archive on the way, see
 ``archive_scan``), then the job's row of that kind moves to it in one transaction that also
 checks the agent still holds the job's lease, and only then is the replaced object deleted.
 A ``junit`` upload's report files are then parsed into test cases (``record_junit``).
-Expired artifacts are not served even before the cleanup deletes them.
+Expired artifacts are not served even before the cleanup deletes them, unless they are
+kept as their ref's latest (``Artifact.locked``), which the cleanup keeps too.
 
 Reads for people live in ``artifact_reads``; this module is the agent's side.
 """
@@ -211,7 +212,8 @@ class Artifacts:
         return await self.download(source_job_id, ARCHIVE)
 
     async def current(self, job_id: str, kind: str) -> Artifact:
-        """The job's artifact of ``kind``; ``NotFound`` when none or expired."""
+        """The job's artifact of ``kind``; ``NotFound`` when none or expired (and not
+        kept as its ref's latest)."""
         artifact = await self.repository.get(job_id, kind)
         if artifact is None or artifact.expired(self.clock.now()):
             raise NotFound(f"job {job_id} has no {kind} artifacts")

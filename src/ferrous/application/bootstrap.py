@@ -356,6 +356,7 @@ async def bootstrap(settings: Settings) -> Server:
         secret_box=AesGcmSecretBox(keys(), reload=keys),
         lease_timeout=timedelta(seconds=settings.lease_timeout),
         server_url=settings.url,
+        max_unpacked_bytes=settings.artifact_max_unpacked_bytes,
         webhook_parsers=PARSERS,
         objects=objects,
         test_cases=SqlTestCaseStore(engine),

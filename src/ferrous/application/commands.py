@@ -33,6 +33,7 @@ class CreateProject(Command):
     webhook_secret: str | None = None
     forge: ForgeSettings | None = None  # where commit statuses go
     artifacts_expire_in: str | None = None  # e.g. "1 week", "never"; None: the server's
+    keep_latest_artifacts: bool = True  # each ref's latest successful build outlives expiry
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +47,7 @@ class UpdateProject(Command):
     webhook_secret: str | None = None  # "" removes it (webhooks are then refused)
     forge: ForgeSettings | None = None  # only what is given changes
     artifacts_expire_in: str | None = None  # "" removes it (the server's default applies)
+    keep_latest_artifacts: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

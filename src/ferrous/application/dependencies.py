@@ -30,6 +30,8 @@ class Dependencies:
     lease_timeout: timedelta = timedelta(seconds=60)
     server_url: str = "http://127.0.0.1:8000"
     max_log_bytes: int = 100 * 1024 * 1024  # per job; the rest is cut with a note
+    #: What one archive may expand to, told to agents with each claim; None: no cap.
+    max_unpacked_bytes: int | None = None
     #: Each forge's webhook reader, by the name in the hook URL (``github``, ``gitlab``, ...).
     webhook_parsers: Mapping[str, WebhookParser] = field(default_factory=dict)
     #: Hashes people's passwords; None: nobody can sign in with a password.

@@ -40,10 +40,16 @@ def job_payload(
     repo_url: str,
     server_url: str,
     credentials: RepoCredentials | None = None,
+    *,
+    max_unpacked_bytes: int | None = None,
 ) -> dict[str, Any]:
     """Everything an agent needs to run one attempt of a job, in one message.
 
     ``spec`` is the job's (``BuildRepository.job_spec``): loaded builds come without it.
+
+    ``limits`` carry the server's own cap on what an archive may expand to: the agent
+    unpacks downloads under it too, since an archive stored under a higher cap, or replaced
+    in the store behind the server's back, was never checked against it.
 
     ``credentials`` travel in clear inside the claim's answer (over the agent's own
     authenticated connection), since the agent must fetch the commit with them.
@@ -74,6 +80,7 @@ def job_payload(
         "variables": per_run,
         "timeout": job.definition.timeout,
         "dependencies": _dependency_jobs(build, job, spec),
+        "limits": {"max_unpacked_bytes": max_unpacked_bytes},
         "previous_attempt": (
             {"attempt": job.history[-1].number, "failure_reason": job.history[-1].failure_reason}
             if job.history

@@ -35,6 +35,7 @@ class ProjectView:
     forge_repo: str | None = None
     forge_token_set: bool = False  # the token itself is never read
     artifacts_expire_in: str | None = None  # jobs' default `artifacts:expire_in`
+    keep_latest_artifacts: bool = True  # each ref's latest successful build outlives expiry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,9 @@
-"""The cleanup: expired artifacts, stale caches and old archived logs leave the store.
+"""The cleanup: expired artifacts, stale caches, old archived logs and orphan objects leave
+the store.
 
 One pass (a singleton across servers, every ``cleanup_interval`` seconds) deletes, in
-batches: artifacts past their ``expires_at``; caches unused for ``cache_max_age_days``, then
+batches: artifacts past their ``expires_at`` (but not those of each ref's latest successful
+build, see ``Artifact.locked``); caches unused for ``cache_max_age_days``, then
 the least recently used past ``cache_max_total_bytes``; archived logs older than
 ``log_max_age_days``, then the oldest past ``log_max_total_bytes``. Never anything of a build
 that is not finished (a pending job may still download its artifacts, a retried job appends
@@ -9,11 +11,23 @@ to its log), nor a cache used in the last hour (a job may be restoring it right 
 
 Each batch deletes its rows first, with the conditions checked again in the DELETE, and
 commits; only then the objects go. A crash in between leaves orphan objects (no row names
-them, nobody reads them), never a row whose object is missing.
+them, nobody reads them), never a row whose object is missing. So does an upload whose row
+was never written (a crash between the store's put and the commit).
+
+The orphan sweep removes those: after the pass, at most once per ``orphan_interval``, it
+lists ``artifacts/``, ``caches/`` and ``logs/`` and deletes each object that no row names
+and that is older than ``orphan_grace``. The grace is what makes it safe alongside uploads:
+an object is put first and named by its row right after, so a young object without a row
+may be one whose row is being written; and S3 dates a multipart upload from its start, so
+the grace must outlast the longest upload. Keys are fresh for every put and never named by
+a row later, so an old object no row names now never will be. The sweep lists the whole
+store and looks every key up, which is why it runs seldom: orphans are rare and only cost
+space.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -21,12 +35,17 @@ from typing import Protocol
 import structlog
 
 from ferrous.application.ports import Clock
-from ferrous.application.storage_ports import ObjectStore
+from ferrous.application.storage_ports import ObjectStore, StoredObject
 
 log = structlog.get_logger(__name__)
 
 BATCH = 500  # rows per DELETE
 CACHE_GRACE = timedelta(hours=1)  # a cache used this recently is never deleted
+#: Where the objects that rows name live (``artifacts.object_key``, ``caches.object_key``,
+#: ``job_logs.object_key``); the sweep looks nowhere else.
+ORPHAN_PREFIXES = ("artifacts/", "caches/", "logs/")
+ORPHAN_GRACE = timedelta(hours=24)  # an object younger than this is never an orphan
+ORPHAN_INTERVAL = timedelta(hours=24)  # between sweeps (the first: a server's first pass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +62,8 @@ class RetentionIndex(Protocol):
     was picked (a cache just used) stays."""
 
     async def delete_expired_artifacts(self, now: datetime, limit: int) -> list[Freed]:
-        """Artifacts with ``expires_at < now`` of finished builds."""
+        """Artifacts with ``expires_at < now`` of finished builds, except those of each
+        ref's latest successful build in projects that keep them (``Artifact.locked``)."""
         ...
 
     async def delete_unused_caches(self, used_before: datetime, limit: int) -> list[Freed]:
@@ -66,6 +86,11 @@ class RetentionIndex(Protocol):
         take more than ``max_total`` stored bytes."""
         ...
 
+    async def referenced_objects(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` (at most ``BATCH``) a row names: an artifact, a cache or an
+        archived log, whatever its build's state."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetentionPolicy:
@@ -73,6 +98,8 @@ class RetentionPolicy:
     log_max_total_bytes: int = 0  # 0: no cap
     cache_max_age: timedelta | None = None  # None: kept whatever their age
     cache_max_total_bytes: int = 0  # 0: no cap
+    orphan_grace: timedelta = ORPHAN_GRACE
+    orphan_interval: timedelta = ORPHAN_INTERVAL
 
     @classmethod
     def from_days(
@@ -97,6 +124,9 @@ class RetentionReport:
     deleted: dict[str, int] = field(default_factory=dict)  # rows, by kind
     freed_bytes: dict[str, int] = field(default_factory=dict)  # stored bytes, by kind
     objects_left: int = 0  # objects whose deletion failed (orphans now)
+    swept: bool = False  # the orphan sweep ran in this pass
+    orphans: int = 0  # objects the sweep deleted
+    orphan_bytes: int = 0
 
     def add(self, kind: str, freed: list[Freed]) -> None:
         if not freed:
@@ -113,6 +143,7 @@ class Retention:
         self._objects = objects
         self._policy = policy
         self._clock = clock
+        self._next_sweep: datetime | None = None  # None: at the first pass
 
     async def run_pass(self) -> RetentionReport:
         now = self._clock.now()
@@ -134,13 +165,54 @@ class Retention:
         if policy.log_max_total_bytes > 0:
             log_cap = policy.log_max_total_bytes
             await self._drain(report, "logs", lambda n: index.delete_logs_over(log_cap, n))
+        if self._next_sweep is None or now >= self._next_sweep:
+            self._next_sweep = now + policy.orphan_interval  # a failed sweep waits too
+            await self._sweep(report, now - policy.orphan_grace)
         log.info(
             "retention_pass",
             deleted=report.deleted,
             freed_bytes=report.freed_bytes,
             objects_left=report.objects_left,
+            swept=report.swept,
+            orphans=report.orphans,
+            orphan_bytes=report.orphan_bytes,
         )
         return report
+
+    async def _sweep(self, report: RetentionReport, older_than: datetime) -> None:
+        """Delete the objects no row names that were stored before ``older_than``; an
+        object of unknown age is kept. A failure ends the sweep, not the pass."""
+        try:
+            for prefix in ORPHAN_PREFIXES:
+                batch: list[StoredObject] = []
+                async for entry in self._objects.entries(prefix):
+                    if entry.modified is None or entry.modified >= older_than:
+                        continue
+                    batch.append(entry)
+                    if len(batch) == BATCH:
+                        await self._sweep_batch(report, batch)
+                        batch = []
+                await self._sweep_batch(report, batch)
+        except Exception:
+            log.exception("orphan_sweep_failed", orphans=report.orphans)
+            return
+        report.swept = True
+
+    async def _sweep_batch(self, report: RetentionReport, batch: list[StoredObject]) -> None:
+        if not batch:
+            return
+        named = await self._index.referenced_objects([entry.key for entry in batch])
+        for entry in batch:
+            if entry.key in named:
+                continue
+            try:
+                await self._objects.delete(entry.key)
+            except Exception:  # still an orphan: the next sweep tries again
+                log.warning("orphan_object_not_deleted", object_key=entry.key)
+                continue
+            report.orphans += 1
+            report.orphan_bytes += entry.size
+            log.info("orphan_object_deleted", object_key=entry.key, size=entry.size)
 
     async def _drain(self, report: RetentionReport, kind: str, step: _Step) -> None:
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -18,6 +19,8 @@ class StoredObject:
     key: str
     size: int  # bytes stored
     sha256: str  # hex digest of the stored bytes; "" when the backend does not know it
+    #: When the object was stored (its age, for the orphan sweep); None where not known.
+    modified: datetime | None = None
 
 
 class ObjectStore(Protocol):
@@ -63,6 +66,12 @@ class ObjectStore(Protocol):
 
     def keys(self, prefix: str) -> AsyncIterator[str]:
         """Every key under ``prefix`` (for sweeps of orphans and for tests)."""
+        ...
+
+    def entries(self, prefix: str) -> AsyncIterator[StoredObject]:
+        """Every object under ``prefix`` with its size and ``modified`` time (UTC), from
+        one listing (no request per object); ``sha256`` is ``""`` unless the listing
+        gives it for free. Objects deleted while it runs may or may not appear."""
         ...
 
     async def aclose(self) -> None: ...

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 UrlOption = Annotated[str | None, typer.Option("--url", help="Server URL (or FERROUS_URL).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 JobArgument = Annotated[str, typer.Argument(help="The job's id.")]
-COLUMNS = ["kind", "name", "filename", "size", "files", "expires_at"]
+COLUMNS = ["kind", "name", "filename", "size", "files", "expires_at", "locked"]
 _FILENAME = re.compile(r'filename="([^"]*)"')
 
 artifacts_app = typer.Typer(

@@ -17,6 +17,7 @@ from ferrous.cli import (
     notifications,  # noqa: F401  # adds `project notify`
     project_forge,  # noqa: F401  # adds `project update`
     project_secrets,  # noqa: F401  # adds `project secret`
+    project_show,  # noqa: F401  # adds `project show`
     project_trigger_tokens,  # noqa: F401  # adds `project trigger-token`
     project_webhooks,  # noqa: F401  # adds its commands to `project`
     remote,

@@ -1,4 +1,5 @@
-"""``ferrous project update``: change a project's repository, credentials or forge.
+"""``ferrous project update``: change a project's repository, credentials, forge or
+artifact settings.
 
 Only what is given changes (``PATCH /projects/{project}``). Secrets come from files, like
 ``project add``: a token typed on a command line stays in the shell history and in ``ps``.
@@ -14,12 +15,15 @@ import typer
 
 from ferrous.cli.client import Client, fail, print_json
 from ferrous.cli.remote import (
+    ArtifactsExpireInOption,
     ForgeApiUrlOption,
     ForgeOption,
     ForgeRepoOption,
     ForgeTokenFileOption,
     JsonOption,
+    KeepLatestArtifactsOption,
     UrlOption,
+    artifacts_body,
     credentials_body,
     forge_body,
     projects_app,
@@ -51,13 +55,16 @@ def project_update(
     forge_token_file: ForgeTokenFileOption = None,
     forge_api_url: ForgeApiUrlOption = None,
     forge_repo: ForgeRepoOption = None,
+    artifacts_expire_in: ArtifactsExpireInOption = None,
+    keep_latest_artifacts: KeepLatestArtifactsOption = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Change a project: its repository, default branch, credentials or forge.
+    """Change a project: its repository, default branch, credentials, forge or artifacts.
 
     `--forge-api-url ""` and `--forge-repo ""` go back to deriving them from the repository
-    URL; `--forge none` stops commit statuses and forgets the token.
+    URL; `--forge none` stops commit statuses and forgets the token; `--artifacts-expire-in ""`
+    goes back to the server's expiry.
     """
     body: dict[str, Any] = {}
     if repo is not None:
@@ -70,6 +77,7 @@ def project_update(
     if credentials or no_credentials:
         body["credentials"] = credentials or {"kind": "none"}
     body.update(forge_body(forge, forge_token_file, forge_api_url, forge_repo))
+    body.update(artifacts_body(artifacts_expire_in, keep_latest_artifacts))
     if not body:
         raise fail("nothing to change: see ferrous project update --help")
     found = Client(url).request("PATCH", f"/projects/{project}", json=body)

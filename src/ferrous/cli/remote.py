@@ -61,6 +61,33 @@ ForgeRepoOption = Annotated[
 ]
 
 
+ArtifactsExpireInOption = Annotated[
+    str | None,
+    typer.Option(
+        help="How long artifacts of jobs without artifacts:expire_in are kept: '30 days', "
+        "'1 week', 'never' (default: the server's)."
+    ),
+]
+KeepLatestArtifactsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-latest-artifacts/--no-keep-latest-artifacts",
+        help="Keep the artifacts of each ref's latest successful build past their expiry "
+        "(the server keeps them unless told otherwise).",
+    ),
+]
+
+
+def artifacts_body(expire_in: str | None, keep_latest: bool | None) -> dict[str, Any]:
+    """The API's artifact settings: only those given."""
+    body: dict[str, Any] = {}
+    if expire_in is not None:
+        body["artifacts_expire_in"] = expire_in
+    if keep_latest is not None:
+        body["keep_latest_artifacts"] = keep_latest
+    return body
+
+
 def forge_body(
     forge: str | None, token_file: Path | None, api_url: str | None, repo: str | None
 ) -> dict[str, str]:
@@ -105,12 +132,15 @@ def project_add(
     forge_token_file: ForgeTokenFileOption = None,
     forge_api_url: ForgeApiUrlOption = None,
     forge_repo: ForgeRepoOption = None,
+    artifacts_expire_in: ArtifactsExpireInOption = None,
+    keep_latest_artifacts: KeepLatestArtifactsOption = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a repository as a project (with a default pipeline)."""
     body: dict[str, Any] = {"name": name, "repo_url": repo, "default_branch": default_branch}
     body.update(forge_body(forge, forge_token_file, forge_api_url, forge_repo))
+    body.update(artifacts_body(artifacts_expire_in, keep_latest_artifacts))
     credentials = credentials_body(token_file, ssh_key_file, username, known_hosts_file)
     if credentials:
         body["credentials"] = credentials

@@ -42,6 +42,8 @@ class Project:
     forge: ForgeLink | None = None  # where commit statuses go; None: nowhere
     #: `artifacts:expire_in` of its jobs that give none ("never" keeps); None: the server's
     artifacts_expire_in: str | None = None
+    #: the artifacts of each ref's latest successful build are kept past their expiry
+    keep_latest_artifacts: bool = True
     events: list[Event] = field(default_factory=list)
 
     @classmethod

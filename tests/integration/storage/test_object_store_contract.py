@@ -12,9 +12,11 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ferrous.application.storage_ports import StoredObject
 from ferrous.domain.errors import (
     ChecksumMismatch,
     CorruptObject,
@@ -198,6 +200,30 @@ class ObjectStoreContract:
         assert await keys("nothing/") == set()
         with pytest.raises(InvalidValue):
             await keys("../")
+
+    async def test_entries_give_size_and_age_in_one_listing(self, backend: Backend) -> None:
+        before = datetime.now(UTC) - timedelta(seconds=5)  # S3 and mtimes: whole seconds
+        for key in ("a/1", "a/b/22", "ab/333", "b/4444"):
+            await backend.store.put(key, chunks_of(b"x" * len(key)))
+        after = datetime.now(UTC) + timedelta(seconds=5)
+
+        async def entries(prefix: str) -> dict[str, StoredObject]:
+            return {e.key: e async for e in backend.store.entries(prefix)}
+
+        listed = await entries("a/")
+        assert {key: e.size for key, e in listed.items()} == {"a/1": 3, "a/b/22": 6}
+        for entry in listed.values():
+            assert entry.modified is not None
+            assert entry.modified.utcoffset() == timedelta(0)
+            assert before <= entry.modified <= after
+            assert entry.sha256 in {"", sha(b"x" * entry.size)}
+        assert set(await entries("a")) == {"a/1", "a/b/22", "ab/333"}
+        assert set(await entries("")) == {key async for key in backend.store.keys("")}
+        assert await entries("nothing/") == {}
+        await backend.store.delete("a/1")
+        assert set(await entries("a/")) == {"a/b/22"}
+        with pytest.raises(InvalidValue):
+            await entries("../")
 
     async def test_concurrent_puts_of_one_key_leave_one_whole_object(
         self, backend: Backend

@@ -327,3 +327,43 @@ async def test_a_projects_default_expiry(api: Api) -> None:
         json={"name": "kept", "repo_url": "/srv/k.git", "artifacts_expire_in": "never"},
     )
     assert created.json()["artifacts_expire_in"] == "never"
+
+
+async def test_the_latest_successful_builds_artifacts_outlive_their_expiry(api: Api) -> None:
+    client, job_id = api.client, api.job["job_id"]
+    data = make_archive(api.tmp_path, {"out/app": b"binary"})
+    assert (await api.upload(data)).status_code == 201
+    later = await api.next_job()
+    await complete(api, later)  # build #1 succeeded: its artifacts are main's latest
+    api.clock.advance(days=3)  # past the job's 2 days
+
+    [listed] = (await client.get(f"/api/v1/jobs/{job_id}/artifacts")).json()["items"]
+    assert (listed["expires_at"], listed["locked"]) == ("2025-02-02T12:00:00Z", True)
+    download = await client.get(f"/api/v1/jobs/{job_id}/artifacts/download")
+    assert (download.status_code, download.content) == (200, data)
+    one = await client.get(f"/api/v1/jobs/{job_id}/artifacts/files/out/app")
+    assert (one.status_code, one.content) == (200, b"binary")
+
+    off = await client.patch("/api/v1/projects/demo", json={"keep_latest_artifacts": False})
+    assert off.json()["keep_latest_artifacts"] is False
+    assert (await client.get(f"/api/v1/jobs/{job_id}/artifacts")).json() == {"items": []}
+    assert_problem(await client.get(f"/api/v1/jobs/{job_id}/artifacts/download"), 404)
+    on = await client.patch("/api/v1/projects/demo", json={"keep_latest_artifacts": True})
+    assert on.json()["keep_latest_artifacts"] is True
+    assert (await client.get(f"/api/v1/jobs/{job_id}/artifacts/download")).status_code == 200
+
+    assert (await client.post("/api/v1/projects/demo/builds", json={})).status_code == 201
+    for _ in range(2):  # build #2 of main succeeds: #1's expired artifacts are released
+        claimed = await client.post("/api/v1/agent/claim", headers=api.auth)
+        await complete(api, claimed.json())
+    assert (await client.get(f"/api/v1/jobs/{job_id}/artifacts")).json() == {"items": []}
+    assert_problem(await client.get(f"/api/v1/jobs/{job_id}/artifacts/download"), 404)
+
+
+async def complete(api: Api, job: dict[str, Any]) -> None:
+    done = await api.client.post(
+        f"{AGENT}/{job['job_id']}/complete",
+        json={"attempt": job["attempt"], "exit_code": 0},
+        headers=api.auth,
+    )
+    assert done.status_code == 200, done.text

@@ -38,6 +38,7 @@ async def test_create_project_answers_201_with_its_default_pipeline(
         "forge_repo": None,
         "forge_token_set": False,
         "artifacts_expire_in": None,
+        "keep_latest_artifacts": True,
         "default_pipeline_id": body["default_pipeline_id"],
     }
     assert world.queries.pipelines[body["default_pipeline_id"]].name == "default"
@@ -98,6 +99,7 @@ async def test_list_and_get_projects_by_id_or_name(client: httpx.AsyncClient) ->
         "forge_repo",
         "forge_token_set",
         "artifacts_expire_in",
+        "keep_latest_artifacts",
     }
     assert by_id == by_name == created
 

@@ -63,6 +63,8 @@ def test_list(server: Server) -> None:
     table = server.run("artifacts", "list", server.job_id)
     assert table.exit_code == 0, table.output
     assert "out.tar.zst" in table.output
+    header, row = table.output.splitlines()
+    assert (header.split()[-1], row.split()[-1]) == ("LOCKED", "False")  # its build runs
     listed = server.run("artifacts", "list", server.job_id, "--json")
     assert [a["kind"] for a in json.loads(listed.output)] == ["archive"]
 

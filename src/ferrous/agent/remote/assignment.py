@@ -27,6 +27,9 @@ class Assignment(NamedTuple):
     max_attempts: int = 1
     #: To fetch the repository; never logged (the value's repr hides the secrets).
     credentials: RepoCredentials | None = None
+    #: The server's cap on what one downloaded archive may expand to; None (a server that
+    #: sends no ``limits``): no cap.
+    max_unpacked_bytes: int | None = None
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> Assignment:
@@ -61,4 +64,18 @@ class Assignment(NamedTuple):
                 if payload.get("credentials")
                 else None
             ),
+            max_unpacked_bytes=_max_unpacked(payload.get("limits")),
         )
+
+
+def _max_unpacked(limits: Any) -> int | None:
+    """A value that is there but unreadable refuses the job: running it without the cap
+    would ignore what the server asked."""
+    if not limits:
+        return None
+    value = dict(limits).get("max_unpacked_bytes")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"limits.max_unpacked_bytes is not a positive integer: {value!r}")
+    return value

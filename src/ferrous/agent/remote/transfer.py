@@ -7,6 +7,12 @@ An archive is packed into a temporary file of the agent's ``work_dir``, then upl
 a download goes to such a file, checked against its sha256, then unpacked: memory holds a
 piece of an archive at a time, never a whole one. Temporary files are always removed.
 
+Unpacking stops at ``max_unpacked_bytes`` (the server's cap, from the claim): the server
+checked each archive at upload, but perhaps under a higher cap, and an archive replaced
+behind its back together with its recorded sha256 (a compromised store and database) passes
+the checksum. Past it ``UnsafeArchive``: a failure for an artifact, a warning for a cache
+(their callers decide); the members unpacked before it stay.
+
 ``cancel`` (from any thread: the worker, when the job is canceled) stops the transfer in
 progress at once, and every later one: they raise ``TransferCanceled``.
 """
@@ -52,8 +58,10 @@ class ServerFiles:
         job_id: str,
         loop: asyncio.AbstractEventLoop,
         temp_dir: Path,
+        max_unpacked_bytes: int | None = None,
     ) -> None:
         self._client = client
+        self._max_unpacked = max_unpacked_bytes
         self._job_id = job_id
         self._loop = loop
         self._temp_dir = temp_dir
@@ -121,7 +129,12 @@ class ServerFiles:
         self._check()
         workspace.mkdir(parents=True, exist_ok=True)
         with archive.open("rb") as source:
-            return unpack(source, workspace, allow_outside_links=outside_links)
+            return unpack(
+                source,
+                workspace,
+                allow_outside_links=outside_links,
+                max_unpacked_bytes=self._max_unpacked,
+            )
 
     @contextlib.contextmanager
     def _temp(self) -> Iterator[Path]:

@@ -5,12 +5,13 @@ values the claim lists (``mask``: the job's masked secrets and the repository cr
 ``JobRun`` runs in a thread of its own (it is synchronous) with the build's commit fetched into
 ``work_dir/<job_id>`` (through the agent's git cache ``git_cache_dir``, default
 ``work_dir/../git-cache``: see ``source``), the artifacts of its ``dependencies`` and its
-caches downloaded from the server (``transfer.ServerFiles``, which also uploads the job's own),
-``retry`` off (one attempt: the server decides retries) and the payload's per-run variables;
-then the log is flushed and the result reported with ``complete``: exit code, failure reason
-(``script_failure``, ``job_execution_timeout``, or ``runner_system_failure`` when the agent
-itself failed: the clone, an unreadable payload, a corrupt artifact, an agent stopping
-without waiting) and the coverage the job's ``coverage:`` regex found in its log.
+caches downloaded from the server (``transfer.ServerFiles``, which also uploads the job's own,
+and unpacks under the payload's ``limits``), ``retry`` off (one attempt: the server decides
+retries) and the payload's per-run variables; then the log is flushed and the result reported
+with ``complete``: exit code, failure reason (``script_failure``, ``job_execution_timeout``,
+or ``runner_system_failure`` when the agent itself failed: the clone, an unreadable payload, a
+corrupt or oversized artifact, an agent stopping without waiting) and the coverage the job's
+``coverage:`` regex found in its log.
 
 Heartbeats go every ``heartbeat_interval`` seconds with the running job ids; the server's
 answer names the jobs to cancel, which are canceled (their process trees killed) and not
@@ -274,7 +275,13 @@ class AgentWorker:
                 log.info("job_started", agent=self.name, job_id=job.job_id, name=assignment.name)
                 await asyncio.to_thread(self._trash, workspace)
                 loop = asyncio.get_running_loop()
-                files = ServerFiles(self._client, job.job_id, loop, temp_dir=self.work_dir)
+                files = ServerFiles(
+                    self._client,
+                    job.job_id,
+                    loop,
+                    temp_dir=self.work_dir,
+                    max_unpacked_bytes=assignment.max_unpacked_bytes,
+                )
                 run = self._job_run(assignment, shipper, files, mask_values(payload))
                 job.attach(run, files)
                 in_context = functools.partial(contextvars.copy_context().run, _run, run, shipper)

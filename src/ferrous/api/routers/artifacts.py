@@ -51,6 +51,7 @@ def build_router(services: ApiServices) -> APIRouter:
                     files=a.files,
                     created_at=a.created_at,
                     expires_at=a.expires_at,
+                    locked=a.locked,
                 )
                 for a in found
             ]

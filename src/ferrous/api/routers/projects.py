@@ -56,6 +56,7 @@ def build_router(services: ApiServices) -> APIRouter:
                 webhook_secret=body.webhook_secret,
                 forge=forge_settings_of(body),
                 artifacts_expire_in=body.artifacts_expire_in,
+                keep_latest_artifacts=body.keep_latest_artifacts,
             )
         )
         response.headers["Location"] = f"/api/v1/projects/{project.id}"
@@ -82,8 +83,8 @@ def build_router(services: ApiServices) -> APIRouter:
         responses=problems(404, 422),
     )
     async def update_project(project: str, body: ProjectUpdate) -> ProjectDetail:
-        """Change the repository URL, the default branch, the credentials, the forge or
-        the artifacts' default expiry."""
+        """Change the repository URL, the default branch, the credentials, the forge, the
+        artifacts' default expiry or whether each ref's latest artifacts are kept."""
         found = await queries.get_project(project)
         await bus.handle(
             UpdateProject(
@@ -94,6 +95,7 @@ def build_router(services: ApiServices) -> APIRouter:
                 webhook_secret=body.webhook_secret,
                 forge=forge_settings_of(body),
                 artifacts_expire_in=body.artifacts_expire_in,
+                keep_latest_artifacts=body.keep_latest_artifacts,
             )
         )
         return await project_detail(queries, found.id)

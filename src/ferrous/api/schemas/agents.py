@@ -46,6 +46,20 @@ class AgentCredentials(BaseModel):
     token: str = Field(description="Shown once: send it as `Authorization: Bearer <token>`.")
 
 
+class JobLimits(BaseModel):
+    """The server's caps, which the agent applies to what it receives too."""
+
+    model_config = {"extra": "allow"}
+
+    max_unpacked_bytes: int | None = Field(
+        None,
+        description="What one downloaded artifact or cache archive may expand to "
+        "(`FERROUS_ARTIFACT_MAX_UNPACKED_BYTES`); past it the artifact fails the job and the "
+        "cache restore stops with a warning. null: no cap.",
+        examples=[53687091200],
+    )
+
+
 class ClaimedJob(BaseModel):
     """Everything an agent needs to run one attempt of a job."""
 
@@ -71,6 +85,7 @@ class ClaimedJob(BaseModel):
     )
     timeout: int | None
     dependencies: list[dict[str, str]]
+    limits: JobLimits
 
 
 class HeartbeatIn(BaseModel):

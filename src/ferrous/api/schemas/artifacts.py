@@ -44,6 +44,11 @@ class ArtifactOut(BaseModel):
     files: int
     created_at: UtcDatetime
     expires_at: UtcDatetime | None = Field(description="None: kept until deleted.")
+    locked: bool = Field(
+        description="Kept past `expires_at`: the latest successful build of its pipeline and "
+        "ref, in a project with `keep_latest_artifacts`; released when a newer build of that "
+        "ref succeeds.",
+    )
 
 
 class ArtifactList(BaseModel):

@@ -71,6 +71,11 @@ EXPIRE_IN = (
     "`30 days`, `1 week`, `3 hrs 20 min`, `never`. Unset: the server's "
     "(`FERROUS_ARTIFACTS_EXPIRE_IN`)."
 )
+KEEP_LATEST = (
+    "Keep the artifacts of each ref's latest successful build (per pipeline) past their "
+    "expiry, until a newer build of that ref succeeds (GitLab's *Keep artifacts from most "
+    "recent successful jobs*)."
+)
 
 
 class ProjectCreate(BaseModel):
@@ -88,6 +93,7 @@ class ProjectCreate(BaseModel):
     artifacts_expire_in: str | None = Field(
         None, min_length=1, max_length=64, description=EXPIRE_IN, examples=["1 week"]
     )
+    keep_latest_artifacts: bool = Field(True, description=KEEP_LATEST)
 
 
 class ProjectUpdate(BaseModel):
@@ -106,6 +112,7 @@ class ProjectUpdate(BaseModel):
     artifacts_expire_in: str | None = Field(
         None, max_length=64, description=EXPIRE_IN + ' `""` removes it.'
     )
+    keep_latest_artifacts: bool | None = Field(None, description=KEEP_LATEST)
 
 
 class CredentialsState(BaseModel):
@@ -133,6 +140,7 @@ class ProjectOut(ApiModel):
     artifacts_expire_in: str | None = Field(
         None, description="Jobs' default `artifacts:expire_in`; None: the server's."
     )
+    keep_latest_artifacts: bool = Field(True, description=KEEP_LATEST)
 
     @field_validator("credentials", mode="before")
     @classmethod

@@ -45,6 +45,14 @@ async def claim_job(cmd: ClaimJob, uow: UnitOfWork, deps: Dependencies) -> dict[
         await uow.agents.touch(agent.id, now)
         await uow.builds.save_started(build, job.id)
         await uow.commit()
-        payload = job_payload(build, job, spec, project.repo_url, deps.server_url, credentials)
+        payload = job_payload(
+            build,
+            job,
+            spec,
+            project.repo_url,
+            deps.server_url,
+            credentials,
+            max_unpacked_bytes=deps.max_unpacked_bytes,
+        )
         return secrets.into({**payload, "log_offset": log_offset})
     return None

@@ -32,6 +32,7 @@ async def create_project(cmd: CreateProject, uow: UnitOfWork, deps: Dependencies
         apply_forge(project, cmd.forge, deps.secret_box)
     if cmd.artifacts_expire_in:
         project.artifacts_expire_in = check_expire_in(cmd.artifacts_expire_in)
+    project.keep_latest_artifacts = cmd.keep_latest_artifacts
     await uow.projects.add(project)
     await uow.pipelines.add(
         Pipeline.create(project_id=project.id, name="default", config_path=None, now=now)
@@ -63,6 +64,8 @@ async def update_project(cmd: UpdateProject, uow: UnitOfWork, deps: Dependencies
     if cmd.artifacts_expire_in is not None:
         given = cmd.artifacts_expire_in
         project.artifacts_expire_in = check_expire_in(given) if given.strip() else None
+    if cmd.keep_latest_artifacts is not None:
+        project.keep_latest_artifacts = cmd.keep_latest_artifacts
     await uow.projects.save(project)
     await uow.commit()
     return project

@@ -14,7 +14,7 @@ from typing import Any
 from ferrous.application.artifact_ports import Artifact, Cache, JobContext
 from ferrous.archive import ArchiveEntry
 from ferrous.domain.errors import Conflict, NotFound
-from ferrous.domain.statuses import JobStatus
+from ferrous.domain.statuses import BuildStatus, JobStatus
 from ferrous.infrastructure.memory.store import InMemoryStore
 
 
@@ -38,6 +38,22 @@ def _job(store: InMemoryStore, job_id: str) -> JobContext:
             project_expire_in=project.artifacts_expire_in if project is not None else None,
         )
     raise NotFound(f"no job {job_id}")
+
+
+def _locked(store: InMemoryStore, artifact: Artifact) -> Artifact:
+    """``artifact`` with ``locked`` as ``sql.latest_artifacts`` decides it."""
+    build = store.builds.get(artifact.build_id)
+    project = store.projects.get(build.project_id) if build is not None else None
+    if build is None or project is None or build.status != BuildStatus.SUCCESS:
+        return artifact
+    newer = any(
+        other.pipeline_id == build.pipeline_id
+        and other.ref == build.ref
+        and other.status == BuildStatus.SUCCESS
+        and other.number > build.number
+        for other in store.builds.values()
+    )
+    return replace(artifact, locked=project.keep_latest_artifacts and not newer)
 
 
 def _check_lease(store: InMemoryStore, job_id: str, agent_id: str) -> None:
@@ -64,10 +80,10 @@ class InMemoryArtifactRepository:
 
     async def get(self, job_id: str, kind: str) -> Artifact | None:
         found = self.rows.get((job_id, kind))
-        return None if found is None else found[0]
+        return None if found is None else _locked(self.store, found[0])
 
     async def list_for_job(self, job_id: str) -> list[Artifact]:
-        found = [a for a, _ in self.rows.values() if a.job_id == job_id]
+        found = [_locked(self.store, a) for a, _ in self.rows.values() if a.job_id == job_id]
         return sorted(found, key=lambda a: (a.created_at, a.id))
 
     async def entries(self, artifact_id: str) -> list[ArchiveEntry]:

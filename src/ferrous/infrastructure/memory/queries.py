@@ -44,6 +44,7 @@ def _project(project: Project) -> ProjectView:
         forge_repo=forge_repo,
         forge_token_set=project.forge is not None and bool(project.forge.token),
         artifacts_expire_in=project.artifacts_expire_in,
+        keep_latest_artifacts=project.keep_latest_artifacts,
     )
 
 

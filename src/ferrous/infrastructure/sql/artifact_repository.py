@@ -3,7 +3,8 @@
 ``replace`` reads the job's lease with ``FOR UPDATE`` (PostgreSQL; SQLite's write gate
 serializes anyway), so no claim, completion or reaper changes the lease between the check
 and the new row, and two uploads of one job's kind queue instead of meeting on the unique
-``(job_id, kind)``. The listing is stored as ``[[path, size, kind, link], ...]``.
+``(job_id, kind)``. The listing is stored as ``[[path, size, kind, link], ...]``. Reads
+answer ``locked`` with each row, evaluated in the same query (``latest_artifacts``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from ferrous.application.artifact_ports import Artifact, JobContext
 from ferrous.archive import ArchiveEntry
 from ferrous.domain.errors import Conflict, NotFound
 from ferrous.domain.statuses import JobStatus
+from ferrous.infrastructure.sql.latest_artifacts import kept_as_latest
 from ferrous.infrastructure.sql.schema import artifacts, builds, jobs, projects
 from ferrous.infrastructure.sql.session import raise_storage_error, write_transaction
 
 _a = artifacts.c
 _COLUMNS = [c for c in artifacts.c if c.name != "entries"]
+_READ: Select[Any] = select(*_COLUMNS, kept_as_latest(_a.build_id).label("locked"))
 _JOB: Select[Any] = (
     select(
         jobs.c.id,
@@ -95,7 +98,8 @@ async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 def _artifact(row: Row[Any]) -> Artifact:
     values = row._mapping
-    return Artifact(**{c.name: values[c.name] for c in _COLUMNS})
+    locked = bool(values.get("locked", False))  # read by ``_READ`` only
+    return Artifact(**{c.name: values[c.name] for c in _COLUMNS}, locked=locked)
 
 
 class SqlArtifactRepository:
@@ -123,13 +127,13 @@ class SqlArtifactRepository:
         return None if old is None else _artifact(old)
 
     async def get(self, job_id: str, kind: str) -> Artifact | None:
-        statement = select(*_COLUMNS).where(_a.job_id == job_id, _a.kind == kind)
+        statement = _READ.where(_a.job_id == job_id, _a.kind == kind)
         async with reading(self._engine) as conn:
             row = (await conn.execute(statement)).first()
         return None if row is None else _artifact(row)
 
     async def list_for_job(self, job_id: str) -> list[Artifact]:
-        statement = select(*_COLUMNS).where(_a.job_id == job_id).order_by(_a.created_at, _a.id)
+        statement = _READ.where(_a.job_id == job_id).order_by(_a.created_at, _a.id)
         async with reading(self._engine) as conn:
             rows = (await conn.execute(statement)).all()
         return [_artifact(row) for row in rows]

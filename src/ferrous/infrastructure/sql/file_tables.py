@@ -43,6 +43,7 @@ artifacts = Table(
     UniqueConstraint("job_id", "kind"),
     Index(None, "build_id"),
     Index(None, "expires_at"),
+    Index(None, "object_key"),  # the orphan sweep asks which keys rows still name
 )
 
 #: A project's caches by key; ``scope`` (``protected`` or ``unprotected``) keeps caches of
@@ -61,6 +62,7 @@ caches = Table(
     Column("last_used_at", UtcDateTime, nullable=False),
     UniqueConstraint("project_id", "scope", "key"),
     Index(None, "last_used_at"),
+    Index(None, "object_key"),
 )
 
 #: Per-test results of JUnit reports. ``test_key`` (a hash of suite, class and name) indexes a
@@ -102,4 +104,5 @@ job_logs = Table(
     Column("frames", JSON_TYPE, nullable=False),
     Column("archived_at", UtcDateTime, nullable=False),
     Index(None, "archived_at"),
+    Index(None, "object_key"),
 )

@@ -29,6 +29,7 @@ _PROJECT_COLUMNS = (
     projects.c.forge_repo,
     projects.c.forge_token,
     projects.c.artifacts_expire_in,
+    projects.c.keep_latest_artifacts,
 )
 _PIPELINE_COLUMNS = (
     pipelines.c.id,
@@ -51,6 +52,7 @@ def _project(row: Row[Any]) -> Project:
         webhook_secret=row.webhook_secret,
         forge=forge_of_row(row),
         artifacts_expire_in=row.artifacts_expire_in,
+        keep_latest_artifacts=row.keep_latest_artifacts,
     )
 
 
@@ -108,6 +110,7 @@ class SqlProjectRepository:
                 webhook_secret=project.webhook_secret,
                 **_forge_columns(project),
                 artifacts_expire_in=project.artifacts_expire_in,
+                keep_latest_artifacts=project.keep_latest_artifacts,
             )
         )
         self._track(project)
@@ -123,6 +126,7 @@ class SqlProjectRepository:
                 webhook_secret=project.webhook_secret,
                 **_forge_columns(project),
                 artifacts_expire_in=project.artifacts_expire_in,
+                keep_latest_artifacts=project.keep_latest_artifacts,
             )
         )
         if matched == 0:

@@ -163,6 +163,7 @@ def _project(row: Row[Any]) -> ProjectView:
         forge_repo=forge_repo,
         forge_token_set=bool(row.forge_token),
         artifacts_expire_in=row.artifacts_expire_in,
+        keep_latest_artifacts=row.keep_latest_artifacts,
     )
 
 

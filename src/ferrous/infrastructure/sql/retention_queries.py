@@ -4,7 +4,8 @@ Each call is one short write transaction (behind SQLite's write gate like any wr
 DELETE repeats the conditions of the pick, so a row that changed in between (a cache used, a
 build that started running again after a retry) stays; RETURNING gives exactly the rows that
 went, whose objects the caller then deletes. Both databases support ``DELETE ... RETURNING``
-(SQLite since 3.35).
+(SQLite since 3.35). The orphan sweep's lookup (``referenced_objects``) is a read: one
+``object_key IN (...)`` per table for a batch of keys, ``UNION ALL``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, select
+from sqlalchemy import ColumnElement, Table, delete, func, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ferrous.application.retention import Freed
 from ferrous.domain.statuses import BuildStatus
+from ferrous.infrastructure.sql.latest_artifacts import kept_as_latest
 from ferrous.infrastructure.sql.schema import artifacts, builds, caches, job_logs, jobs
 from ferrous.infrastructure.sql.session import raise_storage_error, write_transaction
 
@@ -36,6 +38,8 @@ _LOG_BUILD_FINISHED = (
     .where(jobs.c.id == _l.job_id, builds.c.status.in_(_FINISHED_BUILDS))
     .exists()
 )
+#: the tables whose rows name objects (the orphan sweep's lookup)
+_NAMING = (artifacts, caches, job_logs)
 
 
 class SqlRetentionIndex:
@@ -43,7 +47,13 @@ class SqlRetentionIndex:
         self._engine = engine
 
     async def delete_expired_artifacts(self, now: datetime, limit: int) -> list[Freed]:
-        conditions = [_a.expires_at < now, _ARTIFACT_BUILD_FINISHED]
+        # the DELETE re-checks "kept" too: a build that became its ref's latest success
+        # after the pick (a retry that passed) keeps its artifacts
+        conditions = [
+            _a.expires_at < now,
+            _ARTIFACT_BUILD_FINISHED,
+            ~kept_as_latest(_a.build_id),
+        ]
 
         async def work(conn: AsyncConnection) -> list[Freed]:
             ids = await _pick(conn, artifacts, conditions, _a.expires_at, limit)
@@ -92,6 +102,21 @@ class SqlRetentionIndex:
             return await _delete(conn, job_logs, ids, conditions, _l.stored_size)
 
         return await self._run(work)
+
+    async def referenced_objects(self, keys: Sequence[str]) -> set[str]:
+        """One read of the three tables for a batch of keys (no write transaction: the
+        sweep only deletes objects older than its grace, which no new row will name)."""
+        if not keys:
+            return set()
+        wanted = list(keys)
+        statement = union_all(
+            *(select(table.c.object_key).where(table.c.object_key.in_(wanted)) for table in _NAMING)
+        )
+        try:
+            async with self._engine.connect() as conn:
+                return {str(key) for key in (await conn.scalars(statement)).all()}
+        except SQLAlchemyError as exc:
+            raise_storage_error(exc)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[list[Freed]]]) -> list[Freed]:
         try:

@@ -121,6 +121,8 @@ projects = Table(
     Column("forge_token", Text, nullable=True),  # sealed by the secret box
     # `artifacts:expire_in` of jobs that give none (GitLab's wording; NULL: the server's)
     Column("artifacts_expire_in", String(64), nullable=True),
+    # the artifacts of each ref's latest successful build outlive their expiry (0014)
+    Column("keep_latest_artifacts", Boolean, nullable=False, server_default=text("true")),
 )
 
 pipelines = Table(
@@ -164,6 +166,8 @@ builds = Table(
     Index(None, "pipeline_id", "created_at", "id"),
     Index(None, "status", "created_at", "id"),
     Index(None, "ref", "created_at", "id"),
+    # a newer successful build of the same pipeline and ref? (the latest artifacts, 0014)
+    Index(None, "pipeline_id", "ref", "status", "number"),
 )
 
 jobs = Table(

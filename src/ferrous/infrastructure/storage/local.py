@@ -7,7 +7,8 @@ IO runs in worker threads in 1 MiB pieces, so the event loop never waits on the 
 
 The sha256 is kept in the extended attribute ``user.ferrous.sha256`` where the file system
 has them (``stat`` answers ``""`` elsewhere). Temporary files of a crashed server stay behind
-as ``.tmp-*``; ``keys`` never lists them.
+as ``.tmp-*``; ``keys`` and ``entries`` never list them. An object's ``modified`` time is
+its file's mtime: the last write of the put, just before its rename.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import os
 import stat
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, ParamSpec, TypeVar
+from typing import BinaryIO, NamedTuple, ParamSpec, TypeVar
 
 import structlog
 
@@ -116,6 +118,17 @@ class LocalObjectStore:
             for key in batch:
                 yield key
             if len(batch) < KEYS_BATCH:
+                return
+
+    async def entries(self, prefix: str) -> AsyncIterator[StoredObject]:
+        """Every object under ``prefix``, in no particular order."""
+        check_prefix(prefix)
+        found = _walk(self.root, prefix)
+        while True:
+            batch = await _io("list objects", _take_entries, found, self.root, KEYS_BATCH)
+            for entry in batch.entries:
+                yield entry
+            if batch.keys < KEYS_BATCH:
                 return
 
     async def aclose(self) -> None:
@@ -259,3 +272,22 @@ def _walk(root: Path, prefix: str) -> Iterator[str]:
 
 def _take(found: Iterator[str], count: int) -> list[str]:
     return [key for key, _ in zip(found, range(count), strict=False)]
+
+
+class _Entries(NamedTuple):
+    keys: int  # listed, including those gone before their stat
+    entries: list[StoredObject]
+
+
+def _take_entries(found: Iterator[str], root: Path, count: int) -> _Entries:
+    keys = _take(found, count)
+    entries = []
+    for key in keys:
+        try:
+            info = os.lstat(root.joinpath(*key.split("/")))
+        except _MISSING:
+            continue  # deleted since the walk saw it
+        if stat.S_ISREG(info.st_mode):
+            modified = datetime.fromtimestamp(info.st_mtime, UTC)
+            entries.append(StoredObject(key=key, size=info.st_size, sha256="", modified=modified))
+    return _Entries(len(keys), entries)

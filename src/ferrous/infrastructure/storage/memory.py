@@ -2,14 +2,16 @@
 
 It refuses what the real stores refuse (bad keys, checksum mismatches, the size limit) and
 passes the same contract tests; ``objects`` is public so a test can look at or tamper with
-the stored bytes.
+the stored bytes, ``modified`` (when each was put, by ``clock``) to age them.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
 
+from ferrous.application.ports import Clock
 from ferrous.application.storage_ports import StoredObject
 from ferrous.domain.errors import CorruptObject, NotFound
 from ferrous.infrastructure.storage.hashing import (
@@ -22,10 +24,17 @@ from ferrous.infrastructure.storage.hashing import (
 )
 
 
+class _SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
 class InMemoryObjectStore:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self.objects: dict[str, bytes] = {}
+        self.modified: dict[str, datetime] = {}
         self.closed = False
+        self._clock = clock or _SystemClock()
 
     async def put(
         self,
@@ -43,6 +52,7 @@ class InMemoryObjectStore:
             parts.append(bytes(chunk))
         digest = tally.verify()
         self.objects[key] = b"".join(parts)
+        self.modified[key] = self._clock.now()
         return StoredObject(key=key, size=tally.size, sha256=digest)
 
     async def read(
@@ -69,12 +79,21 @@ class InMemoryObjectStore:
 
     async def delete(self, key: str) -> None:
         self.objects.pop(check_key(key), None)
+        self.modified.pop(key, None)
 
     async def keys(self, prefix: str) -> AsyncIterator[str]:
         check_prefix(prefix)
         for key in sorted(self.objects):
             if key.startswith(prefix):
                 yield key
+
+    async def entries(self, prefix: str) -> AsyncIterator[StoredObject]:
+        check_prefix(prefix)
+        for key in sorted(self.objects):
+            data = self.objects.get(key)  # deleted since the listing began: skipped
+            if data is not None and key.startswith(prefix):
+                modified = self.modified.get(key)  # None for bytes a test set by hand
+                yield StoredObject(key=key, size=len(data), sha256="", modified=modified)
 
     async def aclose(self) -> None:
         self.closed = True

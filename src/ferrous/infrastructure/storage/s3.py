@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -194,6 +195,26 @@ class S3ObjectStore:
                 for item in page.get("Contents", ()):
                     yield str(item["Key"])[len(self.prefix) :]
 
+    async def entries(self, prefix: str) -> AsyncIterator[StoredObject]:
+        """Every object under ``prefix``, in S3's order, from ListObjectsV2 (1,000 a page):
+        ``LastModified`` is when the upload finished, or, for a multipart upload, when it
+        began."""
+        check_prefix(prefix)
+        client = await self._connect()
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix + prefix
+        )
+        with self._errors("list", prefix):
+            async for page in pages:
+                for item in page.get("Contents", ()):
+                    modified = item.get("LastModified")
+                    yield StoredObject(
+                        key=str(item["Key"])[len(self.prefix) :],
+                        size=int(item.get("Size", 0)),
+                        sha256="",
+                        modified=_utc(modified) if isinstance(modified, datetime) else None,
+                    )
+
     async def aclose(self) -> None:
         async with self._lock:
             self._client = None
@@ -302,6 +323,10 @@ class _MultipartUpload:
 async def _nothing() -> AsyncIterator[bytes]:
     return
     yield  # an async generator that yields nothing
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _code(exc: Any) -> str:

@@ -28,7 +28,7 @@ from ferrous.agent.remote.client import (
 from ferrous.agent.remote.streams import Downloaded
 from ferrous.agent.remote.transfer import ServerFiles, TransferCanceled, report_notes
 from ferrous.archive import pack
-from ferrous.domain.errors import ChecksumMismatch
+from ferrous.domain.errors import ChecksumMismatch, UnsafeArchive
 from tests.unit.agent.remote.conftest import bound_socket
 from tests.unit.agent.remote.fake_files import FakeFiles
 
@@ -303,3 +303,38 @@ def test_pack_is_what_is_sent(loop: asyncio.AbstractEventLoop, tmp_path: Path) -
     ServerFiles(api, JOB, loop, temp_dir=tmp_path / "t").save("k", ws, ["f"])
     packed = pack(ws, ["f"], tmp_path / "ref.tar.zst")
     assert hashlib.sha256(api.stored[("caches", "k")]).hexdigest() == packed.sha256
+
+
+def bomb(tmp_path: Path) -> bytes:
+    """1.5 MiB of real data, then 8 MiB of zeros that compress to almost nothing."""
+    ws = tmp_path / "bomb-src"
+    (ws / "z").mkdir(parents=True)
+    (ws / "a.bin").write_bytes(os.urandom(3 << 19))
+    with (ws / "z" / "zeros.bin").open("wb") as out:
+        out.truncate(8 << 20)
+    packed = pack(ws, ["a.bin", "z/zeros.bin"], tmp_path / "bomb.tar.zst")
+    assert packed.size < 2 << 20
+    return packed.path.read_bytes()
+
+
+def test_downloads_unpack_under_the_cap(loop: asyncio.AbstractEventLoop, tmp_path: Path) -> None:
+    api = FakeApi()
+    api.stored[("artifacts", "build")] = api.stored[("caches", "deps")] = bomb(tmp_path)
+    cap = 3 << 20
+    capped = ServerFiles(api, JOB, loop, temp_dir=tmp_path / "t", max_unpacked_bytes=cap)
+    with pytest.raises(UnsafeArchive, match=f"archive expands past {cap} bytes"):
+        capped.download("build", tmp_path / "ws")
+    with pytest.raises(UnsafeArchive, match=f"archive expands past {cap} bytes"):
+        capped.restore(["deps"], tmp_path / "cache-ws")
+    # the members before the one that crosses the cap stay, whole; that one is refused on
+    # its header, before any of its data (the caller fails the job, or warns for a cache)
+    for ws in ("ws", "cache-ws"):
+        assert (tmp_path / ws / "a.bin").stat().st_size == 3 << 19
+        assert not (tmp_path / ws / "z" / "zeros.bin").exists()
+    assert list((tmp_path / "t").iterdir()) == []  # the downloads are removed all the same
+
+    roomy = ServerFiles(api, JOB, loop, temp_dir=tmp_path / "t", max_unpacked_bytes=16 << 20)
+    assert roomy.download("build", tmp_path / "ws2") == 2
+    uncapped = ServerFiles(api, JOB, loop, temp_dir=tmp_path / "t")  # an older server
+    assert uncapped.restore(["deps"], tmp_path / "ws3") == "deps"
+    assert (tmp_path / "ws3" / "z" / "zeros.bin").stat().st_size == 8 << 20

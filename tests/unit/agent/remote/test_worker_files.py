@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import zstandard
@@ -168,3 +170,54 @@ async def test_a_cancel_stops_a_stalled_download(server: Server, tmp_path: Path)
         assert list(worker.work_dir.glob(".transfer-*")) == []
     assert took < 1.5
     assert server.build(build.id).job_named("test").status.value == "canceled"
+
+
+def bomb(seed: Path, target: Path) -> None:
+    """An archive of a few kilobytes that expands to 1 MiB of zeros."""
+    seed.mkdir()
+    with (seed / "zeros.bin").open("wb") as out:
+        out.truncate(1 << 20)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    assert pack(seed, ["zeros.bin"], target).size < 4096
+
+
+async def test_downloads_past_the_servers_cap_fail_an_artifact_and_skip_a_cache(
+    server: Server, tmp_path: Path
+) -> None:
+    """The cap travels in the claim (``limits``): the server's own, applied by the agent."""
+    server.bus.deps = replace(server.bus.deps, max_unpacked_bytes=64 << 10)
+    pipeline = """
+build:
+  stage: build
+  script: ['true']
+test:
+  stage: test
+  script: [ls]
+cached:
+  stage: test
+  script: [echo still runs]
+  dependencies: []
+  cache:
+    key: deps
+    policy: pull
+    paths: [vendor/]
+"""
+    build = await server.trigger(make_repo(tmp_path / "repo", pipeline))
+    bomb(tmp_path / "seed", server.files.artifact(server.job_id(build.id, "build")))
+    server.files.cache("deps").parent.mkdir(parents=True)
+    shutil.copy(server.files.artifact(server.job_id(build.id, "build")), server.files.cache("deps"))
+    async with running_worker(server, tmp_path) as worker:
+        done = await server.finished(build.id)
+    test, cached = done.job_named("test"), done.job_named("cached")
+    log = server.log(test.id).decode()
+    assert (test.status.value, test.failure_reason) == ("failed", "runner_system_failure"), log
+    assert (
+        "ERROR: Job failed (system failure): artifacts of build: "
+        f"archive expands past {64 << 10} bytes"
+    ) in log
+    assert "$ ls" not in log  # the script never ran
+    log = server.log(cached.id).decode()
+    assert cached.status.value == "success", log
+    assert f"WARNING: Failed to extract cache deps: archive expands past {64 << 10} bytes" in log
+    assert "still runs" in log
+    assert not list(worker.work_dir.rglob("zeros.bin"))
