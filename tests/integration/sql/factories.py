@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,3 +98,18 @@ def new_agent(name: str = "runner-1", labels: tuple[str, ...] = (), **fields: An
         now=fields.pop("now", T0),
         **fields,
     )
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    """A clock stopped at ``moment``."""
+
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+async def chunks(data: bytes) -> AsyncIterator[bytes]:
+    """``data`` as an object store's input stream."""
+    yield data

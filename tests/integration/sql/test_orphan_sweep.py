@@ -25,7 +25,14 @@ from ferrous.infrastructure.sql.retention_queries import SqlRetentionIndex
 from ferrous.infrastructure.sql.schema import artifacts, builds, caches, job_logs
 from ferrous.infrastructure.storage.local import LocalObjectStore
 from tests.integration.sql.conftest import Storage
-from tests.integration.sql.factories import job, new_build, seed_pipeline, store_build
+from tests.integration.sql.factories import (
+    FixedClock,
+    chunks,
+    job,
+    new_build,
+    seed_pipeline,
+    store_build,
+)
 
 NOW = datetime.now(UTC)
 OLD = NOW - ORPHAN_GRACE - timedelta(hours=1)
@@ -35,15 +42,6 @@ YOUNG = NOW - ORPHAN_GRACE + timedelta(hours=1)
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-class Clock:
-    def now(self) -> datetime:
-        return NOW
-
-
-async def chunks(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 @dataclass
@@ -150,7 +148,7 @@ async def test_the_sweep_deletes_old_objects_no_row_names(world: World) -> None:
         await world.object("artifacts/p/b/j3/archive.tar.zst", YOUNG),
         await world.object("elsewhere/x", OLD),  # not a prefix rows name objects under
     }
-    retention = Retention(world.index(), world.objects, RetentionPolicy(), Clock())
+    retention = Retention(world.index(), world.objects, RetentionPolicy(), FixedClock(NOW))
 
     report = await retention.run_pass()
 

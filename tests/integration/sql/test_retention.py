@@ -26,7 +26,14 @@ from ferrous.infrastructure.sql.retention_queries import SqlRetentionIndex
 from ferrous.infrastructure.sql.schema import artifacts, builds, caches, job_logs
 from ferrous.infrastructure.storage.local import LocalObjectStore
 from tests.integration.sql.conftest import Storage
-from tests.integration.sql.factories import job, new_build, seed_pipeline, store_build
+from tests.integration.sql.factories import (
+    FixedClock,
+    chunks,
+    job,
+    new_build,
+    seed_pipeline,
+    store_build,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -35,15 +42,6 @@ DAY = timedelta(days=1)
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-class Clock:
-    def now(self) -> datetime:
-        return NOW
-
-
-async def chunks(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 @dataclass
@@ -56,7 +54,7 @@ class World:
 
     def retention(self, **policy: Any) -> Retention:
         return Retention(
-            SqlRetentionIndex(self.engine), self.objects, RetentionPolicy(**policy), Clock()
+            SqlRetentionIndex(self.engine), self.objects, RetentionPolicy(**policy), FixedClock(NOW)
         )
 
     async def _insert(self, table: Table, values: dict[str, Any], size: int) -> str:
@@ -244,7 +242,10 @@ async def test_a_failed_object_deletion_leaves_an_orphan_not_a_row(world: World)
             raise OSError("disk on fire")
 
     failing = Retention(
-        SqlRetentionIndex(world.engine), Failing(world.objects.root), RetentionPolicy(), Clock()
+        SqlRetentionIndex(world.engine),
+        Failing(world.objects.root),
+        RetentionPolicy(),
+        FixedClock(NOW),
     )
     report = await failing.run_pass()
     assert report.deleted == {"artifacts": 1}
