@@ -23,6 +23,12 @@ the grace must outlast the longest upload. Keys are fresh for every put and neve
 a row later, so an old object no row names now never will be. The sweep lists the whole
 store and looks every key up, which is why it runs seldom: orphans are rare and only cost
 space.
+
+Before the orphans, the sweep has the store discard what puts that never finished left
+behind (S3's incomplete multipart uploads, a folder's temporary files: a server killed
+mid-put leaves them, nothing lists them, S3 bills them), with the same cutoff: a put that
+began longer than the grace ago is over one way or the other. A failure there is logged and
+the orphans are swept all the same.
 """
 
 from __future__ import annotations
@@ -127,6 +133,7 @@ class RetentionReport:
     swept: bool = False  # the orphan sweep ran in this pass
     orphans: int = 0  # objects the sweep deleted
     orphan_bytes: int = 0
+    abandoned_uploads: int = 0  # unfinished puts' leftovers the sweep discarded
 
     def add(self, kind: str, freed: list[Freed]) -> None:
         if not freed:
@@ -176,12 +183,20 @@ class Retention:
             swept=report.swept,
             orphans=report.orphans,
             orphan_bytes=report.orphan_bytes,
+            abandoned_uploads=report.abandoned_uploads,
         )
         return report
 
     async def _sweep(self, report: RetentionReport, older_than: datetime) -> None:
-        """Delete the objects no row names that were stored before ``older_than``; an
-        object of unknown age is kept. A failure ends the sweep, not the pass."""
+        """Discard the leftovers of puts begun before ``older_than``, then delete the objects
+        no row names that were stored before then; an object of unknown age is kept. A failure
+        ends its part of the sweep, not the pass."""
+        try:
+            for prefix in ORPHAN_PREFIXES:
+                discarded = await self._objects.discard_abandoned(prefix, older_than)
+                report.abandoned_uploads += discarded
+        except Exception:
+            log.exception("abandoned_uploads_not_discarded")
         try:
             for prefix in ORPHAN_PREFIXES:
                 batch: list[StoredObject] = []

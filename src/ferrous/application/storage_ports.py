@@ -74,4 +74,17 @@ class ObjectStore(Protocol):
         gives it for free. Objects deleted while it runs may or may not appear."""
         ...
 
+    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+        """Discard what puts of keys under ``prefix`` (a folder such as ``"artifacts/"``)
+        that never finished left behind (a server killed mid-put: S3's incomplete multipart
+        uploads, billed but invisible; a folder's temporary files) and that dates from before
+        ``started_before``; returns how many went. Only under ``prefix``: a bucket may be
+        shared, and another program's uploads are not ours to abort.
+
+        S3 dates an upload from its start, a folder's temporary file from its last write. A
+        put still running whose trace dates from before then fails instead of storing its
+        object, so the cutoff must be older than any put lasts (the cleanup's orphan grace).
+        """
+        ...
+
     async def aclose(self) -> None: ...

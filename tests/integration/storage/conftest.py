@@ -4,13 +4,15 @@ Tests that take ``backend`` run once per kind in ``KINDS``: ``local`` (a folder 
 ``tmp_path``) and ``s3`` (a bucket of its own on one ``moto_server`` per session, under a
 key prefix so that the prefix handling is exercised too). ``Backend`` also reaches behind
 the store: ``tamper`` replaces an object's bytes without the store knowing, ``leftovers``
-lists what an unfinished put may leave (temporary files, multipart uploads in progress).
+lists what an unfinished put may leave (temporary files, multipart uploads in progress),
+``abandon`` leaves such a trace for a key, as a put cut short by a killed server would.
 
 The memory store runs the same contract in tests/unit/infrastructure.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ class Backend:
     store: ObjectStore
     tamper: Callable[[str, bytes], None]  # overwrite key's bytes behind the store's back
     leftovers: Callable[[], list[str]]  # traces of unfinished puts
+    abandon: Callable[[str], None]  # begin a put of key and never finish it
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +54,14 @@ def local_backend(root: Path) -> Backend:
             return []
         return sorted(str(p.relative_to(root)) for p in root.rglob(f"{TEMP_PREFIX}*"))
 
-    return Backend("local", store, tamper, leftovers)
+    def abandon(key: str) -> None:
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}").write_bytes(
+            b"the start of " + key.encode()
+        )
+
+    return Backend("local", store, tamper, leftovers, abandon)
 
 
 def s3_backend(server: MotoServer) -> Backend:
@@ -66,7 +76,14 @@ def s3_backend(server: MotoServer) -> Backend:
         uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         return sorted(f"upload of {upload['Key']}" for upload in uploads)
 
-    return Backend("s3", store, tamper, leftovers)
+    def abandon(key: str) -> None:
+        name = f"{S3_PREFIX}/{key}"
+        upload = client.create_multipart_upload(Bucket=bucket, Key=name)
+        client.upload_part(
+            Bucket=bucket, Key=name, UploadId=upload["UploadId"], PartNumber=1, Body=b"part 1"
+        )
+
+    return Backend("s3", store, tamper, leftovers, abandon)
 
 
 @pytest.fixture(params=KINDS)

@@ -1,18 +1,22 @@
-"""What only the folder store does: files under the root, unfinished files out of sight,
-folders pruned as objects go."""
+"""What only the folder store does: files under the root, unfinished files out of sight
+until they are old enough to discard, folders pruned as objects go."""
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ferrous.domain.errors import StorageError
+from ferrous.infrastructure.storage.hashing import TEMP_PREFIX
 from ferrous.infrastructure.storage.local import XATTR, LocalObjectStore
 from tests.integration.storage.test_object_store_contract import chunks_of, sha
 
 pytestmark = pytest.mark.integration
+
+DAY = timedelta(days=1)
 
 
 async def test_objects_are_files_under_the_root(tmp_path: Path) -> None:
@@ -50,3 +54,32 @@ async def test_a_key_under_an_object_is_a_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError):
         await store.put("a/b", chunks_of(b"x"))
     assert [key async for key in store.keys("")] == ["a"]
+
+
+async def test_temporary_files_go_by_their_last_write(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    store = LocalObjectStore(root)
+    await store.put("logs/p/b/j-1.log.zst", chunks_of(b"an object"))
+    now = datetime.now(UTC)
+    old = now - 2 * DAY
+    (root / "x" / "y").mkdir(parents=True)
+    files = {
+        "old": root / "logs" / "p" / "b" / f"{TEMP_PREFIX}old",
+        "alone": root / "x" / "y" / f"{TEMP_PREFIX}alone",  # its folders go with it
+        "at the root": root / f"{TEMP_PREFIX}root",
+        "young": root / "logs" / "p" / f"{TEMP_PREFIX}young",
+    }
+    for path in files.values():
+        path.write_bytes(b"left by a kill -9")
+    for name in ("old", "alone", "at the root"):
+        os.utime(files[name], (old.timestamp(), old.timestamp()))
+    os.utime(root / "logs" / "p" / "b" / "j-1.log.zst", (old.timestamp(), old.timestamp()))
+    assert await store.discard_abandoned("", now - DAY) == 3
+    assert [path.exists() for path in files.values()] == [False, False, False, True]
+    assert not (root / "x").exists()
+    assert [key async for key in store.keys("")] == ["logs/p/b/j-1.log.zst"]  # not temporary
+    assert await store.discard_abandoned("", now - DAY) == 0
+
+
+async def test_discarding_in_a_missing_folder_finds_nothing(tmp_path: Path) -> None:
+    assert await LocalObjectStore(tmp_path / "never").discard_abandoned("", datetime.now(UTC)) == 0

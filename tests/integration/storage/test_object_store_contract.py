@@ -22,6 +22,7 @@ from ferrous.domain.errors import (
     CorruptObject,
     InvalidValue,
     NotFound,
+    StorageError,
     TooLarge,
 )
 from tests.integration.storage.conftest import Backend
@@ -29,6 +30,7 @@ from tests.integration.storage.conftest import Backend
 MiB = 1024 * 1024
 SMALL = 3 * MiB + 17  # one PutObject on S3
 LARGE = 17 * MiB + 5  # three parts on S3
+LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 
 
 async def chunks_of(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
@@ -264,6 +266,52 @@ class ObjectStoreContract:
         with pytest.raises(asyncio.CancelledError):
             await put
         assert await backend.store.stat("k") is None
+        assert backend.leftovers() == []
+
+    async def test_abandoned_uploads_begun_before_the_cutoff_are_discarded(
+        self, backend: Backend
+    ) -> None:
+        await backend.store.put("a/kept", chunks_of(b"whole"))
+        backend.abandon("a/b/cut-short")
+        backend.abandon("c/cut-short")
+        left = backend.leftovers()
+        assert len(left) == 2
+        # a cutoff before they began (moto dates every upload 2010-11-10: hence 2001)
+        assert await backend.store.discard_abandoned("", LONG_AGO) == 0
+        assert backend.leftovers() == left
+        soon = datetime.now(UTC) + timedelta(minutes=1)  # after they began
+        assert await backend.store.discard_abandoned("c/", soon) == 1  # only under the prefix
+        assert len(backend.leftovers()) == 1
+        assert await backend.store.discard_abandoned("", soon) == 1
+        assert backend.leftovers() == []
+        assert await backend.store.discard_abandoned("", soon) == 0
+        assert [key async for key in backend.store.keys("")] == ["a/kept"]
+        assert await read_all(backend, "a/kept") == b"whole"
+
+    async def test_a_put_whose_upload_was_discarded_fails_and_stores_nothing(
+        self, backend: Backend
+    ) -> None:
+        if backend.kind == "memory":
+            pytest.skip("a put in memory leaves nothing to discard")
+        sent, release = asyncio.Event(), asyncio.Event()
+
+        async def stalls() -> AsyncIterator[bytes]:
+            async for chunk in chunks_of(os.urandom(LARGE), MiB):  # parts sent on S3
+                yield chunk
+            sent.set()
+            await release.wait()
+
+        put = asyncio.create_task(backend.store.put("a/k", stalls()))
+        await sent.wait()
+        assert len(backend.leftovers()) == 1
+        assert (
+            await backend.store.discard_abandoned("a/", datetime.now(UTC) + timedelta(minutes=1))
+            == 1
+        )
+        release.set()
+        with pytest.raises(StorageError):
+            await put
+        assert await backend.store.stat("a/k") is None
         assert backend.leftovers() == []
 
     @pytest.mark.parametrize(

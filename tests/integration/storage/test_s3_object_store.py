@@ -1,9 +1,11 @@
-"""What only the S3 store does: where keys land in the bucket, the sha256 metadata, and
-failures of the service itself (as StorageError)."""
+"""What only the S3 store does: where keys land in the bucket, the sha256 metadata, which
+unfinished uploads are its own to discard, and failures of the service itself (as
+StorageError)."""
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -69,5 +71,22 @@ async def test_an_unreachable_service_is_a_storage_error() -> None:
     try:
         with pytest.raises(StorageError, match="connect"):
             await store.stat("k")
+    finally:
+        await store.aclose()
+
+
+async def test_only_uploads_under_the_prefix_are_discarded(moto: MotoServer) -> None:
+    bucket = moto.create_bucket()
+    store = s3_store(moto, bucket, "some/prefix")
+    client = moto.client()
+    for name in ("some/prefix/a/cut-short", "some/prefixed/other", "elsewhere/other"):
+        client.create_multipart_upload(Bucket=bucket, Key=name)
+    try:
+        assert await store.discard_abandoned("", datetime.now(UTC) + timedelta(minutes=1)) == 1
+        uploads = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+        assert sorted(upload["Key"] for upload in uploads) == [
+            "elsewhere/other",
+            "some/prefixed/other",
+        ]
     finally:
         await store.aclose()

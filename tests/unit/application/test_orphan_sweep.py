@@ -2,8 +2,9 @@
 
 The store dates each object by the same clock, so ages are exact: an object no row names
 goes once it is older than the grace, never before; an object a row names stays whatever
-its age. The index here is a fake that only answers which keys rows name (the SQL one has
-its own tests in tests/integration/sql/test_orphan_sweep.py).
+its age. The same cutoff discards unfinished uploads (planted in the store's
+``unfinished``). The index here is a fake that only answers which keys rows name (the SQL
+one has its own tests in tests/integration/sql/test_orphan_sweep.py).
 """
 
 from __future__ import annotations
@@ -185,3 +186,39 @@ async def test_a_failing_sweep_ends_quietly_and_waits_an_interval(world: World) 
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["orphan_sweep_failed"]
     [event] = [e for e in logs if e["event"] == "retention_pass"]
     assert event["swept"] is False
+
+
+async def test_abandoned_uploads_are_discarded_with_the_orphans_cutoff(world: World) -> None:
+    world.objects.unfinished["artifacts/p/b/j/old"] = START
+    world.objects.unfinished["caches/p/s/young"] = START + HOUR
+    world.later(ORPHAN_GRACE + HOUR)  # one began the grace and an hour ago, one the grace ago
+    with capture_logs() as logs:
+        report = await world.retention.run_pass()
+    assert (report.swept, report.abandoned_uploads) == (True, 1)
+    assert set(world.objects.unfinished) == {"caches/p/s/young"}
+    [event] = [e for e in logs if e["event"] == "retention_pass"]
+    assert event["abandoned_uploads"] == 1
+
+    world.later(2 * HOUR)  # the young one is old now, but the next sweep is a day away
+    assert (await world.retention.run_pass()).abandoned_uploads == 0
+    assert set(world.objects.unfinished) == {"caches/p/s/young"}
+    world.later(ORPHAN_INTERVAL)
+    assert (await world.retention.run_pass()).abandoned_uploads == 1
+    assert world.objects.unfinished == {}
+
+
+async def test_a_failing_discard_does_not_stop_the_orphan_sweep(world: World) -> None:
+    class Refusing(InMemoryObjectStore):
+        async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+            raise StorageError("ListMultipartUploads: access denied")
+
+    store = Refusing(world.clock)
+    retention = Retention(world.index, store, RetentionPolicy(), world.clock)
+    await store.put("logs/p/b/j-1.log.zst", body(5))
+    world.later(ORPHAN_GRACE + HOUR)
+    with capture_logs() as logs:
+        report = await retention.run_pass()
+    assert (report.swept, report.orphans, report.abandoned_uploads) == (True, 1, 0)
+    assert store.objects == {}
+    errors = [e for e in logs if e["log_level"] == "error"]
+    assert [e["event"] for e in errors] == ["abandoned_uploads_not_discarded"]

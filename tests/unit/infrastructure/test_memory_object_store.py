@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from ferrous.infrastructure.storage.memory import InMemoryObjectStore
@@ -16,7 +18,13 @@ def backend() -> Backend:
     def tamper(key: str, data: bytes) -> None:
         store.objects[key] = data
 
-    return Backend("memory", store, tamper, list)
+    def leftovers() -> list[str]:
+        return sorted(store.unfinished)
+
+    def abandon(key: str) -> None:
+        store.unfinished[key] = datetime.now(UTC)
+
+    return Backend("memory", store, tamper, leftovers, abandon)
 
 
 class TestInMemoryObjectStore(ObjectStoreContract):

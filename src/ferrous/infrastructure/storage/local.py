@@ -7,8 +7,9 @@ IO runs in worker threads in 1 MiB pieces, so the event loop never waits on the 
 
 The sha256 is kept in the extended attribute ``user.ferrous.sha256`` where the file system
 has them (``stat`` answers ``""`` elsewhere). Temporary files of a crashed server stay behind
-as ``.tmp-*``; ``keys`` and ``entries`` never list them. An object's ``modified`` time is
-its file's mtime: the last write of the put, just before its rename.
+as ``.tmp-*``, until ``discard_abandoned`` deletes those last written before its cutoff;
+``keys`` and ``entries`` never list them. An object's ``modified`` time is its file's mtime:
+the last write of the put, just before its rename.
 """
 
 from __future__ import annotations
@@ -131,6 +132,19 @@ class LocalObjectStore:
             if batch.keys < KEYS_BATCH:
                 return
 
+    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+        """Temporary files in the folder ``prefix`` names and below, by mtime (a put's file
+        sits beside its key): a put that still writes keeps its file young, one stalled for
+        longer than the cutoff's age fails at its rename."""
+        check_prefix(prefix)
+        return await _io(
+            "discard abandoned temporary files",
+            _discard_abandoned,
+            self.root,
+            self.root.joinpath(*prefix.split("/")[:-1]),
+            started_before.timestamp(),
+        )
+
     async def aclose(self) -> None:
         return None
 
@@ -247,8 +261,33 @@ def _delete(path: Path, root: Path) -> None:
         path.unlink()
     except _MISSING:
         return
-    # drop the folders the key emptied, so that expired builds leave no trail of them
-    folder = path.parent
+    _prune(path.parent, root)
+
+
+def _discard_abandoned(root: Path, start: Path, before: float) -> int:
+    discarded = 0
+    for folder, _, files in os.walk(start):
+        for name in files:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = Path(folder) / name
+            try:
+                if path.lstat().st_mtime >= before:
+                    continue
+                path.unlink()
+            except _MISSING:
+                continue  # renamed or discarded by its put meanwhile
+            except OSError:  # the next sweep tries again
+                log.warning("object_temp_file_not_discarded", path=str(path), exc_info=True)
+                continue
+            discarded += 1
+            log.info("object_temp_file_discarded", path=str(path))
+            _prune(path.parent, root)  # empty ones only: nothing left in them to walk
+    return discarded
+
+
+def _prune(folder: Path, root: Path) -> None:
+    # drop the folders an unlink emptied, so that expired builds leave no trail of them
     while folder != root and root in folder.parents:
         try:
             folder.rmdir()

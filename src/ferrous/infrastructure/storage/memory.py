@@ -2,7 +2,9 @@
 
 It refuses what the real stores refuse (bad keys, checksum mismatches, the size limit) and
 passes the same contract tests; ``objects`` is public so a test can look at or tamper with
-the stored bytes, ``modified`` (when each was put, by ``clock``) to age them.
+the stored bytes, ``modified`` (when each was put, by ``clock``) to age them. A put here
+leaves nothing when it does not finish; ``unfinished`` stands for what one leaves elsewhere
+(an S3 upload, a temporary file): a test plants entries, ``discard_abandoned`` removes them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class InMemoryObjectStore:
     def __init__(self, clock: Clock | None = None) -> None:
         self.objects: dict[str, bytes] = {}
         self.modified: dict[str, datetime] = {}
+        self.unfinished: dict[str, datetime] = {}  # an upload's key -> when it began
         self.closed = False
         self._clock = clock or _SystemClock()
 
@@ -94,6 +97,17 @@ class InMemoryObjectStore:
             if data is not None and key.startswith(prefix):
                 modified = self.modified.get(key)  # None for bytes a test set by hand
                 yield StoredObject(key=key, size=len(data), sha256="", modified=modified)
+
+    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+        check_prefix(prefix)
+        abandoned = [
+            name
+            for name, at in self.unfinished.items()
+            if at < started_before and name.startswith(prefix)
+        ]
+        for name in abandoned:
+            del self.unfinished[name]
+        return len(abandoned)
 
     async def aclose(self) -> None:
         self.closed = True

@@ -10,8 +10,10 @@ upload must name its metadata before the first part, so it carries the sha256 on
 caller announced it; ``stat`` answers ``""`` for the others. (Writing it afterwards takes a
 CopyObject of the whole object, limited to 5 GB, and could race another put of the key.)
 
-Uploads left by a crashed server are invisible but billed: give the bucket a lifecycle rule
-that aborts incomplete multipart uploads after a day.
+Uploads left by a crashed server are invisible but billed until aborted:
+``discard_abandoned`` aborts those under the prefix that began before its cutoff (the
+cleanup's orphan sweep calls it once a day); a lifecycle rule on the bucket that aborts
+incomplete multipart uploads does the same without the server.
 """
 
 from __future__ import annotations
@@ -209,6 +211,44 @@ class S3ObjectStore:
                         modified=_utc(modified) if isinstance(modified, datetime) else None,
                     )
 
+    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+        """Abort the multipart uploads under ``prefix`` ``Initiated`` before then, listed by
+        ListMultipartUploads (1,000 a page); one that will not abort is logged and left for
+        the next call."""
+        check_prefix(prefix)
+        client = await self._connect()
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix + prefix
+        )
+        discarded = 0
+        with self._errors("list the multipart uploads under", self.prefix + prefix):
+            async for page in pages:
+                for upload in page.get("Uploads", ()):
+                    started = upload.get("Initiated")
+                    if not isinstance(started, datetime) or _utc(started) >= started_before:
+                        continue
+                    if await self._abort(client, upload["Key"], upload["UploadId"], started):
+                        discarded += 1
+        return discarded
+
+    async def _abort(self, client: Any, name: str, upload_id: str, started: datetime) -> bool:
+        try:
+            await client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        except (ClientError, *_TRANSPORT_ERRORS) as exc:
+            gone = isinstance(exc, ClientError) and _code(exc) == "NoSuchUpload"
+            if not gone:  # gone: completed or aborted meanwhile
+                log.warning(
+                    "s3_upload_not_discarded", key=name, upload_id=upload_id, error=str(exc)
+                )
+            return False
+        log.info(
+            "s3_upload_discarded",
+            key=name,
+            upload_id=upload_id,
+            initiated=_utc(started).isoformat(),
+        )
+        return True
+
     async def aclose(self) -> None:
         async with self._lock:
             self._client = None
@@ -310,7 +350,7 @@ class _MultipartUpload:
             await self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.name, UploadId=self.upload_id
             )
-        except Exception:  # the lifecycle rule will; the original error matters more
+        except Exception:  # discard_abandoned will; the original error matters more
             log.warning("s3_upload_abort_failed", key=self.name, exc_info=True)
 
 
