@@ -30,7 +30,7 @@ async def _check(engine: AsyncEngine) -> None:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     assert tables == set(metadata.tables) | {"alembic_version"}
-    assert version == "0014"
+    assert version == "0016"
 
 
 async def test_sqlite_migrations_match_the_schema(tmp_path: Path) -> None:

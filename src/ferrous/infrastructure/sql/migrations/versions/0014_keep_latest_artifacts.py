@@ -43,5 +43,6 @@ def downgrade() -> None:
     for table in KEYED:
         op.drop_index(f"ix_{table}_object_key", table_name=table)
     op.drop_index(INDEX, table_name="builds")
-    with op.batch_alter_table("projects") as batch:  # SQLite rebuilds the table
-        batch.drop_column("keep_latest_artifacts")
+    # Not a batch: SQLite would rebuild projects, and with foreign keys on, dropping the old
+    # table deletes every pipeline through ON DELETE CASCADE. SQLite 3.35+ drops a column.
+    op.execute("ALTER TABLE projects DROP COLUMN keep_latest_artifacts")
