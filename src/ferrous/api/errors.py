@@ -65,6 +65,14 @@ class PayloadTooLarge(FerrousError):
     """The request body is too large."""
 
 
+class ServerStopping(FerrousError):
+    """This server is stopping: ask again (another server, or this one once restarted)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "this server is stopping: claim again in a moment")
+        self.headers = {"Retry-After": "1"}
+
+
 class LogConflict(Conflict):
     """The log chunk was refused; resend from the stored log's size."""
 
@@ -85,6 +93,7 @@ STATUS: dict[type[FerrousError], tuple[int, str]] = {
     RangeNotSatisfiable: (416, "range-not-satisfiable"),
     PayloadTooLarge: (413, "payload-too-large"),
     RateLimited: (429, "rate-limited"),
+    ServerStopping: (503, "server-stopping"),
     WebhookSignatureInvalid: (401, "webhook-unauthenticated"),
     WebhookPayloadInvalid: (400, "webhook-payload-invalid"),
     # a project's repository that cannot be read (unknown host, refused credentials) is

@@ -204,11 +204,17 @@ async def test_a_stopping_server_ends_a_long_poll_at_once_without_a_job(
         world.waiter.wake()
         response = await request
         later = await client.post(f"{AGENT}/claim", headers=auth)
+        ready = await client.get("/readyz")
 
-    assert (response.status_code, later.status_code) == (204, 204)
+    # 503 with Retry-After: an agent waits before it claims again (a 204 would have it claim
+    # again at once, over and over, while the server finishes stopping)
+    for answer in (response, later):
+        assert_problem(answer, 503)
+        assert answer.headers["Retry-After"] == "1"
     assert time.monotonic() - started < 1
     assert len([c for c in world.commands if isinstance(c, ClaimJob)]) == claims
     assert world.claimable == [payload("job-9")]
+    assert (ready.status_code, ready.json()["checks"]["server"]) == (503, "stopping")
 
 
 async def test_a_wake_up_during_the_claim_is_not_lost(world: FakeWorld) -> None:

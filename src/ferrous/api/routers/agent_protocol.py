@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from ferrous.api.agent_auth import authenticated_agent
 from ferrous.api.bodies import read_body
-from ferrous.api.errors import LogConflict
+from ferrous.api.errors import LogConflict, ServerStopping
 from ferrous.api.permissions import require
 from ferrous.api.schemas.agents import (
     AgentCredentials,
@@ -66,6 +66,8 @@ async def claim_long_poll(
         try:
             if waiting is not None:
                 await asyncio.sleep(0)  # let the waiter register before the claim reads
+            if waiter.closing:  # began to stop meanwhile: lease nothing more
+                return None
             payload: dict[str, Any] | None = await bus.handle(ClaimJob(agent_id=agent_id))
             if payload is not None or waiting is None:
                 return payload
@@ -110,14 +112,18 @@ def build_router(services: ApiServices) -> APIRouter:
         "/claim",
         dependencies=[require("agent:protocol")],
         response_model=ClaimedJob,
-        responses={204: {"description": "Nothing to run: claim again."}, **problems(401)},
+        responses={204: {"description": "Nothing to run: claim again."}, **problems(401, 503)},
     )
     async def claim(request: Request, agent_id: AgentId) -> Response:
         """Long-poll for a job: 200 with the job as soon as one is leased to this agent,
-        204 when none came within the server's claim timeout."""
+        204 when none came within the server's claim timeout, 503 (`Retry-After`) when
+        this server began to stop: the agent waits, then claims again (elsewhere)."""
+        waiter = services.claim_waiter
         payload = await claim_long_poll(
-            bus, services.claim_waiter, agent_id, services.claim_timeout, request.is_disconnected
+            bus, waiter, agent_id, services.claim_timeout, request.is_disconnected
         )
+        if payload is None and waiter.closing:
+            raise ServerStopping()
         if payload is None:
             return Response(status_code=204)
         return JSONResponse(payload)

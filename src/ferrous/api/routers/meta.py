@@ -3,7 +3,8 @@
 ``/healthz`` answers as long as the process does (Kubernetes' liveness probe: restart when
 it stops). ``/readyz`` asks the backends (``ApiServices.readiness``): 200 ``{"status":
 "ready", "checks": {"database": "ok", ...}}``, or 503 ``{"status": "not-ready", "checks":
-{"database": "unreachable: ...", ...}}`` (the readiness probe: send no traffic meanwhile).
+{"database": "unreachable: ...", ...}}`` (the readiness probe: send no traffic meanwhile);
+also 503, with ``"server": "stopping"``, from the moment the server begins to stop.
 Both are public, never rate-limited and never audited.
 """
 
@@ -29,8 +30,11 @@ def build_router(app: FastAPI) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        probe = app.state.services.readiness
+        services = app.state.services
+        probe = services.readiness
         checks = dict((await probe.check()).checks) if probe is not None else {}
+        if services.claim_waiter.closing:  # load balancers drain it while it stops
+            checks["server"] = "stopping"
         ready = all(state == OK for state in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not-ready", "checks": checks},
