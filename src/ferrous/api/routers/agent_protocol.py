@@ -60,13 +60,17 @@ async def claim_long_poll(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not waiter.closing:
+
+    def stopping() -> bool:  # read afresh after each await
+        return waiter.closing
+
+    while not stopping():
         remaining = deadline - loop.time()
         waiting = asyncio.ensure_future(waiter.wait(remaining)) if remaining > 0 else None
         try:
             if waiting is not None:
                 await asyncio.sleep(0)  # let the waiter register before the claim reads
-            if waiter.closing:  # began to stop meanwhile: lease nothing more
+            if stopping():  # began to stop meanwhile: lease nothing more
                 return None
             payload: dict[str, Any] | None = await bus.handle(ClaimJob(agent_id=agent_id))
             if payload is not None or waiting is None:
