@@ -60,8 +60,9 @@ class Artifact:
     entries_truncated: bool
     created_at: datetime
     expires_at: datetime | None  # None: kept until deleted
-    #: kept past ``expires_at``: its build is the latest successful one of its pipeline and
-    #: ref, in a project that keeps those (read with the row, never stored)
+    #: kept past ``expires_at``: its build succeeded on a branch or tag (a retry since does not
+    #: undo that) and no newer build of its pipeline and ref has, in a project that keeps
+    #: those (read with the row, never stored)
     locked: bool = False
 
     def expired(self, now: datetime) -> bool:

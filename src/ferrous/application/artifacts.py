@@ -13,7 +13,6 @@ Reads for people live in ``artifact_reads``; this module is the agent's side.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
@@ -35,6 +34,7 @@ from ferrous.application.artifact_ports import (
     JobContext,
 )
 from ferrous.application.expiry import expires_at
+from ferrous.application.object_keys import artifact_key
 from ferrous.application.ports import Clock
 from ferrous.application.storage_ports import ObjectStore
 from ferrous.archive import SUFFIX, unpack
@@ -106,10 +106,7 @@ def holds_lease(job: JobContext, agent_id: str) -> None:
 
 
 def object_key(job: JobContext, kind: str) -> str:
-    return (
-        f"artifacts/{job.project_id}/{job.build_id}/{job.job_id}/"
-        f"{kind}-{secrets.token_hex(8)}{SUFFIX}"
-    )
+    return artifact_key(job.project_id, job.build_id, job.job_id, kind)
 
 
 class Artifacts:

@@ -9,8 +9,6 @@ stamps ``last_used_at`` (at most once a minute) for the least-recently-used clea
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import AsyncIterable
 from datetime import timedelta
 from pathlib import PurePosixPath
@@ -20,9 +18,9 @@ import structlog
 from ferrous.application.archive_scan import store_checked
 from ferrous.application.artifact_ports import Cache, CacheRepository
 from ferrous.application.artifacts import Download, holds_lease
+from ferrous.application.object_keys import cache_key
 from ferrous.application.ports import Clock
 from ferrous.application.storage_ports import ObjectStore
-from ferrous.archive import SUFFIX
 from ferrous.domain.errors import InvalidValue, NotFound
 from ferrous.domain.ids import new_id
 
@@ -86,8 +84,7 @@ class Caches:
         job = await self.repository.job(job_id)
         holds_lease(job, agent_id)
         scope = job.cache_scope
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        object_key = f"caches/{job.project_id}/{scope}/{digest}-{secrets.token_hex(8)}{SUFFIX}"
+        object_key = cache_key(job.project_id, scope, key)
         stored, _ = await store_checked(
             self.objects,
             object_key,

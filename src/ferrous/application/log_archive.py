@@ -16,7 +16,6 @@ frames the range needs), the rest from the chunks.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Protocol
 
 import structlog
 
+from ferrous.application.object_keys import log_key
 from ferrous.application.ports import Clock
 from ferrous.application.storage_ports import ObjectStore
 from ferrous.domain.errors import Conflict, CorruptObject, NotFound
@@ -220,7 +220,7 @@ class LogArchive:
         archived_size = 0 if previous is None else previous.size
         if not await self._index.chunk_page(job_id, archived_size, 1):
             return None
-        key = f"logs/{place.project_id}/{place.build_id}/{job_id}-{secrets.token_hex(8)}.log.zst"
+        key = log_key(place.project_id, place.build_id, job_id)
         compressed = self._codec.compress(self._log_bytes(job_id, previous))
         stored = await self._objects.put(key, compressed.chunks())
         archived = ArchivedLog(

@@ -16,13 +16,18 @@ was never written (a crash between the store's put and the commit).
 
 The orphan sweep removes those: after the pass, at most once per ``orphan_interval``, it
 lists ``artifacts/``, ``caches/`` and ``logs/`` and deletes each object that no row names
-and that is older than ``orphan_grace``. The grace is what makes it safe alongside uploads:
-an object is put first and named by its row right after, so a young object without a row
-may be one whose row is being written; and S3 dates a multipart upload from its start, so
-the grace must outlast the longest upload. Keys are fresh for every put and never named by
-a row later, so an old object no row names now never will be. The sweep lists the whole
-store and looks every key up, which is why it runs seldom: orphans are rare and only cost
-space.
+and that is older than ``orphan_grace``. Only keys of the shapes this server makes
+(``object_keys.is_own_key``): another program may write under ``logs/`` of a shared bucket.
+And only in a store that this installation alone has claimed (``store_marker``): another
+installation's objects have our shapes but rows in another database; the marker also keeps
+the time of the last sweep, so a restart or a new cleanup leader does not sweep again.
+
+The grace is what makes it safe alongside uploads: an object is put first and named by its
+row right after, so a young object without a row may be one whose row is being written; and
+S3 dates a multipart upload from its start, so the grace must outlast the longest upload.
+Keys are fresh for every put and never named by a row later, so an old object no row names
+now never will be. The sweep lists the whole store and looks every key up, which is why it
+runs seldom: orphans are rare and only cost space.
 
 Before the orphans, the sweep has the store discard what puts that never finished left
 behind (S3's incomplete multipart uploads, a folder's temporary files: a server killed
@@ -34,14 +39,16 @@ the orphans are swept all the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
 
+from ferrous.application.object_keys import PREFIXES, is_own_key
 from ferrous.application.ports import Clock
 from ferrous.application.storage_ports import ObjectStore, StoredObject
+from ferrous.application.store_marker import MARKER_KEY, StoreMarker, read_marker, write_marker
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +56,9 @@ BATCH = 500  # rows per DELETE
 CACHE_GRACE = timedelta(hours=1)  # a cache used this recently is never deleted
 #: Where the objects that rows name live (``artifacts.object_key``, ``caches.object_key``,
 #: ``job_logs.object_key``); the sweep looks nowhere else.
-ORPHAN_PREFIXES = ("artifacts/", "caches/", "logs/")
+ORPHAN_PREFIXES = PREFIXES
 ORPHAN_GRACE = timedelta(hours=24)  # an object younger than this is never an orphan
-ORPHAN_INTERVAL = timedelta(hours=24)  # between sweeps (the first: a server's first pass)
+ORPHAN_INTERVAL = timedelta(hours=24)  # between sweeps (the first: after the store's claim)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,11 @@ class RetentionIndex(Protocol):
         archived log, whatever its build's state."""
         ...
 
+    async def installation_id(self) -> str:
+        """This installation's id (made when its database was created), which the store's
+        marker must carry before a sweep."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetentionPolicy:
@@ -104,6 +116,7 @@ class RetentionPolicy:
     log_max_total_bytes: int = 0  # 0: no cap
     cache_max_age: timedelta | None = None  # None: kept whatever their age
     cache_max_total_bytes: int = 0  # 0: no cap
+    orphan_sweep: bool = True  # False: no sweep, no discards (the marker is still kept)
     orphan_grace: timedelta = ORPHAN_GRACE
     orphan_interval: timedelta = ORPHAN_INTERVAL
 
@@ -115,13 +128,19 @@ class RetentionPolicy:
         log_max_total_bytes: int,
         cache_max_age_days: float,
         cache_max_total_bytes: int,
+        orphan_sweep: bool = True,
+        orphan_grace_hours: float = ORPHAN_GRACE / timedelta(hours=1),
+        orphan_interval_hours: float = ORPHAN_INTERVAL / timedelta(hours=1),
     ) -> RetentionPolicy:
-        """The settings' way: ages in days, 0 meaning "never by age"."""
+        """The settings' way: ages in days, 0 meaning "never by age"; the sweep's in hours."""
         return cls(
             log_max_age=timedelta(days=log_max_age_days) if log_max_age_days > 0 else None,
             log_max_total_bytes=log_max_total_bytes,
             cache_max_age=timedelta(days=cache_max_age_days) if cache_max_age_days > 0 else None,
             cache_max_total_bytes=cache_max_total_bytes,
+            orphan_sweep=orphan_sweep,
+            orphan_grace=timedelta(hours=orphan_grace_hours),
+            orphan_interval=timedelta(hours=orphan_interval_hours),
         )
 
 
@@ -134,6 +153,8 @@ class RetentionReport:
     orphans: int = 0  # objects the sweep deleted
     orphan_bytes: int = 0
     abandoned_uploads: int = 0  # unfinished puts' leftovers the sweep discarded
+    #: other installations found using the store (its marker): no sweep while there are any
+    shared_with: tuple[str, ...] = ()
 
     def add(self, kind: str, freed: list[Freed]) -> None:
         if not freed:
@@ -150,7 +171,6 @@ class Retention:
         self._objects = objects
         self._policy = policy
         self._clock = clock
-        self._next_sweep: datetime | None = None  # None: at the first pass
 
     async def run_pass(self) -> RetentionReport:
         now = self._clock.now()
@@ -172,9 +192,7 @@ class Retention:
         if policy.log_max_total_bytes > 0:
             log_cap = policy.log_max_total_bytes
             await self._drain(report, "logs", lambda n: index.delete_logs_over(log_cap, n))
-        if self._next_sweep is None or now >= self._next_sweep:
-            self._next_sweep = now + policy.orphan_interval  # a failed sweep waits too
-            await self._sweep(report, now - policy.orphan_grace)
+        await self._sweep_if_due(report, now)
         log.info(
             "retention_pass",
             deleted=report.deleted,
@@ -184,8 +202,43 @@ class Retention:
             orphans=report.orphans,
             orphan_bytes=report.orphan_bytes,
             abandoned_uploads=report.abandoned_uploads,
+            shared_with=list(report.shared_with),
         )
         return report
+
+    async def _sweep_if_due(self, report: RetentionReport, now: datetime) -> None:
+        """Sweep when the store's marker says it is ours alone and the interval is over
+        (see ``store_marker``); keep the marker either way."""
+        policy = self._policy
+        try:
+            ours = await self._index.installation_id()
+            marker = await read_marker(self._objects)
+            if marker is None:
+                await write_marker(self._objects, StoreMarker(installation_id=ours, claimed_at=now))
+                log.info("object_store_claimed", installation_id=ours, marker=MARKER_KEY)
+                return
+            report.shared_with = marker.shared_with(ours)
+            if report.shared_with:
+                log.warning(
+                    "object_store_shared",
+                    installation_id=ours,
+                    other_installations=list(report.shared_with),
+                    marker=MARKER_KEY,
+                    advice="the orphan sweep is off until each installation has a bucket or "
+                    "prefix of its own (FERROUS_STORAGE_URL) and this marker is deleted",
+                )
+                if marker.installation_id != ours and ours not in marker.others:
+                    others = (*marker.others, ours)  # tells the owner to stop sweeping too
+                    await write_marker(self._objects, replace(marker, others=others))
+                return
+            due = (marker.last_sweep or marker.claimed_at) + policy.orphan_interval
+            if not policy.orphan_sweep or now < due:
+                return
+            await write_marker(self._objects, replace(marker, last_sweep=now))  # failed: waits
+        except Exception:
+            log.exception("object_store_marker_failed", marker=MARKER_KEY)
+            return
+        await self._sweep(report, now - policy.orphan_grace)
 
     async def _sweep(self, report: RetentionReport, older_than: datetime) -> None:
         """Discard the leftovers of puts begun before ``older_than``, then delete the objects
@@ -193,7 +246,9 @@ class Retention:
         ends its part of the sweep, not the pass."""
         try:
             for prefix in ORPHAN_PREFIXES:
-                discarded = await self._objects.discard_abandoned(prefix, older_than)
+                discarded = await self._objects.discard_abandoned(
+                    prefix, older_than, only=is_own_key
+                )
                 report.abandoned_uploads += discarded
         except Exception:
             log.exception("abandoned_uploads_not_discarded")
@@ -202,6 +257,8 @@ class Retention:
                 batch: list[StoredObject] = []
                 async for entry in self._objects.entries(prefix):
                     if entry.modified is None or entry.modified >= older_than:
+                        continue
+                    if not is_own_key(entry.key):  # another program's, in a shared bucket
                         continue
                     batch.append(entry)
                     if len(batch) == BATCH:

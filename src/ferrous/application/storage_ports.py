@@ -8,7 +8,7 @@ worst an orphan object for the cleanup, never a row pointing at half an object.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -74,12 +74,20 @@ class ObjectStore(Protocol):
         gives it for free. Objects deleted while it runs may or may not appear."""
         ...
 
-    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+    async def discard_abandoned(
+        self,
+        prefix: str,
+        started_before: datetime,
+        *,
+        only: Callable[[str], bool] | None = None,
+    ) -> int:
         """Discard what puts of keys under ``prefix`` (a folder such as ``"artifacts/"``)
         that never finished left behind (a server killed mid-put: S3's incomplete multipart
         uploads, billed but invisible; a folder's temporary files) and that dates from before
-        ``started_before``; returns how many went. Only under ``prefix``: a bucket may be
-        shared, and another program's uploads are not ours to abort.
+        ``started_before``; returns how many went. Only under ``prefix``, and with ``only``
+        only uploads of keys it accepts: a bucket may be shared, and another program's
+        uploads are not ours to abort. (A folder's temporary files do not tell their key;
+        they are the store's own, named ``.tmp-``, so ``only`` does not apply to them.)
 
         S3 dates an upload from its start, a folder's temporary file from its last write. A
         put still running whose trace dates from before then fails instead of storing its

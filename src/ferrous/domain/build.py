@@ -35,6 +35,7 @@ from ferrous.domain.progression import (
     reset_skipped,
     upstream_status,
 )
+from ferrous.domain.ref_kind import RefKind
 from ferrous.domain.statuses import BuildStatus, JobStatus, When, check_transition
 
 #: Failure reasons, as GitLab names them (`retry:when` matches on these).
@@ -153,6 +154,10 @@ class Build:
     #: its ref was protected when it was created (a tag, or the default branch reached by
     #: its own name): its jobs get the protected secret variables
     protected_ref: bool = False
+    ref_kind: RefKind = RefKind.BRANCH  # what ``ref`` names
+    #: it reached success once; a retry running or failing since does not take that back
+    #: (GitLab's artifact lock: kept until a newer build of its ref succeeds)
+    has_succeeded: bool = False
     version: int = 0  # optimistic concurrency: bumped on every save
     events: list[Event] = field(default_factory=list)
 
@@ -173,6 +178,7 @@ class Build:
         schedule_id: str | None = None,
         auto_cancel: AutoCancel = AutoCancel.CONSERVATIVE,
         protected_ref: bool = False,
+        ref_kind: RefKind = RefKind.BRANCH,
     ) -> Build:
         """A new build; with no job (a config error, or rules left nothing) it is finished."""
         build = cls(
@@ -190,6 +196,7 @@ class Build:
             schedule_id=schedule_id,
             auto_cancel=auto_cancel,
             protected_ref=protected_ref,
+            ref_kind=ref_kind,
         )
         for definition, spec in jobs:
             if definition.when == When.NEVER:
@@ -275,6 +282,7 @@ class Build:
             self.started_at = now
             self.record(BuildStarted(build_id=self.id))
         self.status = new
+        self.has_succeeded = self.has_succeeded or new == BuildStatus.SUCCESS
         if new.is_finished:
             self.finished_at = now
             self.record(BuildCompleted(build_id=self.id, status=new.value))

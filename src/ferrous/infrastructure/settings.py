@@ -90,6 +90,10 @@ class Settings(BaseModel):
     cache_max_age_days: float = Field(default=14.0, ge=0)  # unused for this long: deleted
     cache_max_total_bytes: int = Field(default=0, ge=0)  # least recently used past it
     cleanup_interval: float = Field(default=300.0, gt=0)  # seconds between cleanup passes
+    #: the cleanup's orphan sweep (objects no row names; see docs/server.md); false: never
+    orphan_sweep: bool = True
+    orphan_grace_hours: float = Field(default=24.0, ge=1)  # younger objects are never orphans
+    orphan_interval_hours: float = Field(default=24.0, gt=0)  # between sweeps of the store
     #: email notifications: the SMTP relay; unset: email is off
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

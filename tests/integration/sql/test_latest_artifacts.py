@@ -1,9 +1,11 @@
 """The artifacts of each ref's latest successful build outlive their expiry.
 
 The reads (memory, SQLite, PostgreSQL: ``locked`` on the rows, hence served and listed) and
-the cleanup (SQLite, PostgreSQL) decide alike: an artifact is kept while its build is the
-newest successful build of its pipeline and ref and its project keeps latest artifacts; a
-newer success of that ref, or the setting turned off, releases it.
+the cleanup (SQLite, PostgreSQL) decide alike: an artifact is kept once its build has
+succeeded on a branch or tag, while its project keeps latest artifacts; a newer success of
+that pipeline and ref (same kind, same name), or the setting turned off, releases it. A
+retry of the build, running or failed, does not. Builds change status through their jobs,
+as the server changes them (``Build`` commands saved by the build repository).
 
 Every case starts from the same builds, each with one expired artifact:
 
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from ferrous.application.artifact_ports import Artifact, ArtifactRepository
 from ferrous.application.artifact_reads import list_artifacts
@@ -32,12 +34,13 @@ from ferrous.domain.build import Build
 from ferrous.domain.errors import NotFound
 from ferrous.domain.ids import new_id
 from ferrous.domain.project import Pipeline
-from ferrous.domain.statuses import BuildStatus
+from ferrous.domain.ref_kind import RefKind
+from ferrous.domain.statuses import BuildStatus, JobStatus
 from ferrous.infrastructure.memory.artifacts import InMemoryArtifactRepository
 from ferrous.infrastructure.sql import retention_queries, write_transaction
 from ferrous.infrastructure.sql.artifact_repository import SqlArtifactRepository
 from ferrous.infrastructure.sql.retention_queries import SqlRetentionIndex
-from ferrous.infrastructure.sql.schema import artifacts, builds
+from ferrous.infrastructure.sql.schema import artifacts
 from ferrous.infrastructure.storage.local import LocalObjectStore
 from tests.integration.sql.conftest import Storage
 from tests.integration.sql.factories import T0, job, new_build, seed_pipeline, store_build
@@ -62,19 +65,73 @@ class Refs:
     repo: ArtifactRepository
     objects: LocalObjectStore
     project_id: str
+    pipelines: dict[str, Pipeline]  # by name
     builds: dict[str, Build]  # by label
     artifacts: dict[str, Artifact]  # the expired artifact of each build, by its label
 
+    async def add(
+        self,
+        label: str,
+        pipeline: str,
+        number: int,
+        ref: str,
+        status: BuildStatus,
+        kind: RefKind = RefKind.BRANCH,
+    ) -> None:
+        """A build of jobs ``build`` and ``test`` in ``status``, with an expired artifact."""
+        build = new_build(self.pipelines[pipeline], number, [job("build"), job("test")], ref=ref)
+        build.ref_kind = kind
+        self.builds[label] = await store_build(self.storage.uow_factory, build)
+        await self.set_status(label, status)
+        self.artifacts[label] = await self.put(build, EXPIRED)
+
     async def set_status(self, label: str, status: BuildStatus) -> None:
-        build = self.builds[label]
-        if self.storage.store is not None:
-            self.storage.store.builds[build.id].status = status
-            return
-        assert self.storage.engine is not None
-        async with write_transaction(self.storage.engine) as conn:
-            await conn.execute(
-                update(builds).where(builds.c.id == build.id).values(status=status.value)
-            )
+        """Bring the build to ``status`` through its jobs: success (both pass), failed
+        (``build`` fails) or running (``build`` runs)."""
+        if status == BuildStatus.SUCCESS:
+            await self.run(label, build=0, test=0)
+        elif status == BuildStatus.FAILED:
+            await self.run(label, build=1, test=0)
+        elif status == BuildStatus.RUNNING:
+            await self.run(label, build=None)
+        else:
+            assert status == BuildStatus.CREATED, status
+        assert (await self.status(label)) == status
+
+    async def run(self, label: str, **exit_codes: int | None) -> None:
+        """Start the named jobs if pending and complete those given an exit code."""
+        async with self.storage.uow_factory() as uow:
+            build = await uow.builds.get(self.builds[label].id)
+            for name, exit_code in exit_codes.items():
+                started = build.job_named(name)
+                if started.status == JobStatus.PENDING:
+                    build.start_job(started.id, "agent-1", T0)
+                if exit_code is not None:
+                    build.complete_job(
+                        started.id,
+                        attempt=started.attempt,
+                        exit_code=exit_code,
+                        failure_reason=None,
+                        now=T0,
+                    )
+            await uow.builds.save(build)
+            await uow.commit()
+
+    async def retry(self, label: str, name: str) -> None:
+        """Retry the build's job ``name``, as a person does (the build runs again)."""
+        async with self.storage.uow_factory() as uow:
+            build = await uow.builds.get(self.builds[label].id)
+            build.retry_jobs([name], T0)
+            await uow.builds.save(build)
+            await uow.commit()
+        assert (await self.status(label)) == BuildStatus.RUNNING
+
+    async def load(self, label: str) -> Build:
+        async with self.storage.uow_factory() as uow:
+            return await uow.builds.get(self.builds[label].id)
+
+    async def status(self, label: str) -> BuildStatus:
+        return (await self.load(label)).status
 
     async def keep_latest(self, keep: bool) -> None:
         async with self.storage.uow_factory() as uow:
@@ -169,12 +226,9 @@ async def refs(storage: Storage, tmp_path: Path) -> AsyncIterator[Refs]:
         assert storage.engine is not None
         repo = SqlArtifactRepository(storage.engine)
     objects = LocalObjectStore(tmp_path / "objects")
-    found = Refs(storage, repo, objects, project.id, {}, {})
+    found = Refs(storage, repo, objects, project.id, pipelines, {}, {})
     for label, (pipeline, number, ref, status) in LAYOUT.items():
-        build = new_build(pipelines[pipeline], number, [job("build"), job("test")], ref=ref)
-        found.builds[label] = await store_build(storage.uow_factory, build)
-        await found.set_status(label, status)
-        found.artifacts[label] = await found.put(build, EXPIRED)
+        await found.add(label, pipeline, number, ref, status)
     yield found
     await objects.aclose()
 
@@ -262,3 +316,74 @@ async def test_the_delete_checks_the_lock_again(
         refs.artifacts[label].object_key for label in ("old", "failed", "release")
     }
     assert await refs.rows() == {"latest", "running", "nightly", "feature"}
+
+
+async def test_a_retry_keeps_the_lock_until_a_newer_build_succeeds(refs: Refs) -> None:
+    """Retrying a job of main's latest success runs the build again: its artifacts stay
+    locked (the retried job downloads them), and stay so when the retry fails."""
+    await refs.retry("latest", "test")
+    assert (await refs.locked())["latest"] is True
+    await refs.run("latest", test=1)
+    assert await refs.status("latest") == BuildStatus.FAILED
+    assert (await refs.locked())["latest"] is True
+
+    await refs.set_status("running", BuildStatus.SUCCESS)  # a newer success of main
+    locked = await refs.locked()
+    assert (locked["latest"], locked["running"]) == (False, True)
+    await refs.retry("running", "build")  # the newer one's success stays: no lock comes back
+    await refs.run("running", build=1)
+    locked = await refs.locked()
+    assert (locked["latest"], locked["running"]) == (False, True)
+
+
+async def test_a_commits_build_locks_nothing(refs: Refs) -> None:
+    """A build of a bare commit (its ref is the sha) is its "ref"'s only build: keeping its
+    latest would keep every such build's artifacts forever."""
+    sha = refs.builds["latest"].sha
+    await refs.add("commit", "default", 7, sha, BuildStatus.SUCCESS, kind=RefKind.COMMIT)
+    assert (await refs.locked())["commit"] is False
+
+
+async def test_a_tag_and_a_branch_of_one_name_do_not_release_each_other(refs: Refs) -> None:
+    await refs.add("branch", "default", 7, "v1", BuildStatus.SUCCESS)
+    await refs.add("tag", "default", 8, "v1", BuildStatus.SUCCESS, kind=RefKind.TAG)
+    assert [(await refs.load(label)).ref_kind for label in ("branch", "tag")] == [
+        RefKind.BRANCH,
+        RefKind.TAG,
+    ]
+    locked = await refs.locked()
+    assert (locked["branch"], locked["tag"]) == (True, True)
+
+    await refs.add("newer tag", "default", 9, "v1", BuildStatus.SUCCESS, kind=RefKind.TAG)
+    locked = await refs.locked()
+    assert (locked["branch"], locked["tag"], locked["newer tag"]) == (True, False, True)
+
+
+@SQL
+async def test_the_cleanup_keeps_a_retried_latest(refs: Refs) -> None:
+    await refs.retry("latest", "test")
+    report = await refs.retention().run_pass()
+    assert report.deleted == {"artifacts": 3}  # old, failed, release
+    assert await refs.rows() == await refs.stored() == {"latest", "running", "nightly", "feature"}
+
+    await refs.run("latest", test=1)  # the retry failed: the build is finished, still locked
+    await refs.retention().run_pass()
+    assert await refs.rows() == await refs.stored() == {"latest", "running", "nightly", "feature"}
+
+    await refs.set_status("running", BuildStatus.SUCCESS)
+    report = await refs.retention().run_pass()
+    assert report.deleted == {"artifacts": 1}
+    assert await refs.rows() == await refs.stored() == {"running", "nightly", "feature"}
+
+
+@SQL
+async def test_the_cleanup_tells_refs_by_kind(refs: Refs) -> None:
+    sha = refs.builds["latest"].sha
+    await refs.add("commit", "default", 7, sha, BuildStatus.SUCCESS, kind=RefKind.COMMIT)
+    await refs.add("branch", "default", 8, "v1", BuildStatus.SUCCESS)
+    await refs.add("tag", "default", 9, "v1", BuildStatus.SUCCESS, kind=RefKind.TAG)
+
+    report = await refs.retention().run_pass()
+    assert report.deleted == {"artifacts": 4}  # old, failed, release, and the commit's
+    kept = {"latest", "running", "nightly", "feature", "branch", "tag"}
+    assert await refs.rows() == await refs.stored() == kept

@@ -2,12 +2,15 @@
 
 Objects are aged by their files' mtimes; rows are inserted directly (as in
 test_retention.py) so each case states what names what. The sweep must delete exactly the
-old objects that no row names, whatever state the rows' builds are in.
+old objects of our shapes that no row names, whatever state the rows' builds are in, and only
+in a store that the database's installation has claimed. The installation's id comes from
+migration 0016: one per database, kept when the database is migrated again.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,16 +18,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
 
-from ferrous.application.retention import BATCH, ORPHAN_GRACE, Retention, RetentionPolicy
+from ferrous.application.artifact_ports import ARCHIVE, PROTECTED, UNPROTECTED
+from ferrous.application.object_keys import artifact_key, cache_key, log_key
+from ferrous.application.retention import (
+    BATCH,
+    ORPHAN_GRACE,
+    ORPHAN_INTERVAL,
+    Retention,
+    RetentionPolicy,
+)
+from ferrous.application.store_marker import MARKER_KEY, StoreMarker, read_marker, write_marker
+from ferrous.domain.errors import StorageError
 from ferrous.domain.ids import new_id
-from ferrous.infrastructure.sql import write_transaction
+from ferrous.infrastructure.sql import create_engine, migrate, write_transaction
 from ferrous.infrastructure.sql.retention_queries import SqlRetentionIndex
-from ferrous.infrastructure.sql.schema import artifacts, builds, caches, job_logs
+from ferrous.infrastructure.sql.schema import artifacts, builds, caches, installation, job_logs
 from ferrous.infrastructure.storage.local import LocalObjectStore
-from tests.integration.sql.conftest import Storage
+from tests.integration.sql.conftest import Storage, postgres_admin, postgres_url, with_database
 from tests.integration.sql.factories import (
     FixedClock,
     chunks,
@@ -102,7 +116,23 @@ class World:
         return SqlRetentionIndex(self.engine)
 
     async def keys(self) -> set[str]:
-        return {key async for key in self.objects.keys("")}
+        return {key async for key in self.objects.keys("")} - {MARKER_KEY}
+
+    async def claim(self) -> None:
+        """The store as this installation claimed it an interval ago (a sweep is due)."""
+        ours = await self.index().installation_id()
+        await write_marker(
+            self.objects, StoreMarker(installation_id=ours, claimed_at=NOW - ORPHAN_INTERVAL)
+        )
+
+    def artifact(self) -> str:
+        return artifact_key(self.project_id, self.build_id, new_id(), ARCHIVE)
+
+    def cache(self, scope: str = UNPROTECTED) -> str:
+        return cache_key(self.project_id, scope, new_id())
+
+    def log(self) -> str:
+        return log_key(self.project_id, self.build_id, new_id())
 
 
 @pytest.fixture
@@ -121,32 +151,38 @@ async def world(storage: Storage, tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def test_referenced_objects_are_those_a_row_names(world: World) -> None:
+    log = world.log()
     named = {
-        await world.row(artifacts, "artifacts/p/b/j/archive-1.tar.zst"),
-        await world.row(caches, "caches/p/unprotected/k-1.tar.zst"),
-        await world.row(job_logs, "logs/p/b/j-1.log.zst"),
+        await world.row(artifacts, world.artifact()),
+        await world.row(caches, world.cache()),
+        await world.row(job_logs, log),
     }
-    unnamed = [f"artifacts/p/b/j/archive-x{n}.tar.zst" for n in range(BATCH - len(named))]
+    unnamed = [world.artifact() for _ in range(BATCH - len(named))]
     index = world.index()
     assert await index.referenced_objects([*unnamed, *sorted(named)]) == named  # a full batch
     assert await index.referenced_objects(unnamed[:3]) == set()
     assert await index.referenced_objects([]) == set()
-    assert await index.referenced_objects(["logs/p/b/j-1.log.zst"]) == {"logs/p/b/j-1.log.zst"}
+    assert await index.referenced_objects([log]) == {log}
 
 
-async def test_the_sweep_deletes_old_objects_no_row_names(world: World) -> None:
+async def test_the_sweep_deletes_old_objects_of_our_shapes_no_row_names(world: World) -> None:
+    await world.claim()
     orphans = {
-        await world.object("artifacts/p/b/j1/archive-1.tar.zst", OLD, 100),
-        await world.object("caches/p/protected/k-1.tar.zst", OLD, 20),
-        await world.object("logs/p/b/j1-1.log.zst", OLD, 3),
+        await world.object(world.artifact(), OLD, 100),
+        await world.object(world.cache(PROTECTED), OLD, 20),
+        await world.object(world.log(), OLD, 3),
     }
     kept = {
-        await world.row(artifacts, await world.object("artifacts/p/b/j2/archive.tar.zst", OLD)),
-        await world.row(caches, await world.object("caches/p/protected/k-2.tar.zst", OLD)),
-        await world.row(job_logs, await world.object("logs/p/b/j2-2.log.zst", OLD)),
+        await world.row(artifacts, await world.object(world.artifact(), OLD)),
+        await world.row(caches, await world.object(world.cache(PROTECTED), OLD)),
+        await world.row(job_logs, await world.object(world.log(), OLD)),
         # no row yet, but young: an upload whose row is on its way
-        await world.object("artifacts/p/b/j3/archive.tar.zst", YOUNG),
+        await world.object(world.artifact(), YOUNG),
         await world.object("elsewhere/x", OLD),  # not a prefix rows name objects under
+        # another program's, in a shared store: old, no row, but not of our shapes
+        await world.object("logs/access-2026-11-27", OLD),
+        await world.object("logs/2026-11-27-10-15-30-ABCDEF0123456789", OLD),
+        await world.object(f"artifacts/{world.project_id}/notes.txt", OLD),
     }
     retention = Retention(world.index(), world.objects, RetentionPolicy(), FixedClock(NOW))
 
@@ -155,3 +191,73 @@ async def test_the_sweep_deletes_old_objects_no_row_names(world: World) -> None:
     assert (report.swept, report.orphans, report.orphan_bytes) == (True, 3, 123)
     assert await world.keys() == kept
     assert orphans.isdisjoint(await world.keys())
+    marker = await read_marker(world.objects)
+    assert marker is not None
+    assert marker.last_sweep == NOW
+
+
+async def test_a_store_claimed_by_another_installation_is_not_swept(world: World) -> None:
+    other = new_id()
+    await write_marker(
+        world.objects, StoreMarker(installation_id=other, claimed_at=NOW - ORPHAN_INTERVAL)
+    )
+    theirs = {await world.object(world.artifact(), OLD), await world.object(world.log(), OLD)}
+    retention = Retention(world.index(), world.objects, RetentionPolicy(), FixedClock(NOW))
+
+    report = await retention.run_pass()
+
+    assert (report.swept, report.orphans, report.shared_with) == (False, 0, (other,))
+    assert await world.keys() == theirs
+    marker = await read_marker(world.objects)
+    assert marker is not None
+    assert (marker.installation_id, marker.others) == (
+        other,
+        (await world.index().installation_id(),),
+    )
+
+
+async def test_the_installation_id_is_one_per_database_and_kept(world: World) -> None:
+    first = await world.index().installation_id()
+    assert str(uuid.UUID(first)) == first
+    assert await SqlRetentionIndex(world.engine).installation_id() == first
+    async with world.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(installation))).scalar() == 1
+        created = (await conn.execute(select(installation.c.created_at))).scalar_one()
+    assert created.tzinfo is not None
+    assert abs(datetime.now(UTC) - created) < timedelta(days=1)
+    await migrate(world.engine)  # a server's start: nothing to do, the id stays
+    assert await world.index().installation_id() == first
+    async with world.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(installation))).scalar() == 1
+
+
+async def test_an_empty_installation_table_is_a_storage_error(world: World) -> None:
+    async with write_transaction(world.engine) as conn:
+        await conn.execute(delete(installation))
+    with pytest.raises(StorageError, match="installation"):
+        await world.index().installation_id()
+
+
+async def test_each_new_database_gets_an_id_of_its_own(backend: str, tmp_path: Path) -> None:
+    ids = []
+    for n in range(2):
+        if backend == "sqlite":
+            engine = create_engine(f"sqlite:///{tmp_path / f'fresh-{n}.db'}")
+            name = None
+        else:
+            url = postgres_url()
+            name = f"ferrous_installation_{uuid.uuid4().hex[:12]}"
+            await postgres_admin(url, f'CREATE DATABASE "{name}"')
+            engine = create_engine(with_database(url, name), poolclass=NullPool)
+        try:
+            await migrate(engine)
+            await migrate(engine)  # twice: still one id
+            ids.append(await SqlRetentionIndex(engine).installation_id())
+            async with engine.connect() as conn:
+                count = select(func.count()).select_from(installation)
+                assert (await conn.execute(count)).scalar() == 1
+        finally:
+            await engine.dispose()
+            if name is not None:
+                await postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert len(set(ids)) == 2

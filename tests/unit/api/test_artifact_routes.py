@@ -367,3 +367,37 @@ async def complete(api: Api, job: dict[str, Any]) -> None:
         headers=api.auth,
     )
     assert done.status_code == 200, done.text
+
+
+async def test_a_retry_of_the_latest_success_still_gets_its_dependencies(api: Api) -> None:
+    """A job of main's latest success retried after the artifacts expired: the build runs
+    again, and the retried job downloads them; its failure does not release them."""
+    client, job_id = api.client, api.job["job_id"]
+    data = make_archive(api.tmp_path, {"out/app": b"binary"})
+    assert (await api.upload(data)).status_code == 201
+    later = await api.next_job()
+    await complete(api, later)
+    api.clock.advance(days=3)  # past the job's 2 days
+
+    retried = await client.post(f"/api/v1/jobs/{later['job_id']}/retry")
+    assert retried.status_code == 200, retried.text
+    again = (await client.post("/api/v1/agent/claim", headers=api.auth)).json()
+    assert (again["job_id"], again["attempt"]) == (later["job_id"], 2)
+    assert [d["job_id"] for d in again["dependencies"]] == [job_id]
+    inputs = await client.get(
+        f"{AGENT}/{again['job_id']}/dependencies/{job_id}/artifacts", headers=api.auth
+    )
+    assert (inputs.status_code, inputs.content) == (200, data)
+
+    failed = await client.post(
+        f"{AGENT}/{again['job_id']}/complete",
+        json={"attempt": 2, "exit_code": 1},
+        headers=api.auth,
+    )
+    assert failed.status_code == 200, failed.text
+    build = (await client.get(f"/api/v1/builds/{again['build_id']}")).json()
+    assert build["status"] == "failed"
+    [listed] = (await client.get(f"/api/v1/jobs/{job_id}/artifacts")).json()["items"]
+    assert listed["locked"] is True
+    download = await client.get(f"/api/v1/jobs/{job_id}/artifacts/download")
+    assert (download.status_code, download.content) == (200, data)

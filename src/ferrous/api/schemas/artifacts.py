@@ -45,9 +45,11 @@ class ArtifactOut(BaseModel):
     created_at: UtcDatetime
     expires_at: UtcDatetime | None = Field(description="None: kept until deleted.")
     locked: bool = Field(
-        description="Kept past `expires_at`: the latest successful build of its pipeline and "
-        "ref, in a project with `keep_latest_artifacts`; released when a newer build of that "
-        "ref succeeds.",
+        description="Kept past `expires_at`: its build succeeded on a branch or tag (a retry "
+        "running or failing since does not undo that), in a project with "
+        "`keep_latest_artifacts`, and no newer build of its pipeline and ref (same kind and "
+        "name: a tag `v1` does not release a branch `v1`) has succeeded since. A build of a "
+        "bare commit locks nothing.",
     )
 
 

@@ -24,6 +24,7 @@ from ferrous.application.webhooks import EventKind, WebhookEvent
 from ferrous.domain.build import Build
 from ferrous.domain.errors import Conflict, NotFound
 from ferrous.domain.project import Project
+from ferrous.domain.ref_kind import RefKind
 from ferrous.domain.repo_credentials import RepoCredentials, without_userinfo
 from ferrous.pipeline_config.compiler import compile_pipeline
 from ferrous.pipeline_config.context import TriggerContext
@@ -92,6 +93,7 @@ async def create_build(cmd: TriggerBuild, uow: UnitOfWork, deps: Dependencies) -
         pipeline_id=pipeline.id,
         number=number,
         ref=context.ref_name or resolved.sha,
+        ref_kind=RefKind.of(branch=context.branch, tag=context.tag),
         sha=resolved.sha,
         source=cmd.source,
         variables=dict(cmd.variables),

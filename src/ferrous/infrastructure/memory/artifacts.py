@@ -14,7 +14,7 @@ from typing import Any
 from ferrous.application.artifact_ports import Artifact, Cache, JobContext
 from ferrous.archive import ArchiveEntry
 from ferrous.domain.errors import Conflict, NotFound
-from ferrous.domain.statuses import BuildStatus, JobStatus
+from ferrous.domain.statuses import JobStatus
 from ferrous.infrastructure.memory.store import InMemoryStore
 
 
@@ -44,12 +44,15 @@ def _locked(store: InMemoryStore, artifact: Artifact) -> Artifact:
     """``artifact`` with ``locked`` as ``sql.latest_artifacts`` decides it."""
     build = store.builds.get(artifact.build_id)
     project = store.projects.get(build.project_id) if build is not None else None
-    if build is None or project is None or build.status != BuildStatus.SUCCESS:
+    if build is None or project is None:
+        return artifact
+    if not build.has_succeeded or not build.ref_kind.has_latest:
         return artifact
     newer = any(
         other.pipeline_id == build.pipeline_id
+        and other.ref_kind == build.ref_kind
         and other.ref == build.ref
-        and other.status == BuildStatus.SUCCESS
+        and other.has_succeeded
         and other.number > build.number
         for other in store.builds.values()
     )

@@ -81,6 +81,7 @@ _UPDATE_BUILD = (
         failure_reason=bindparam("b_failure_reason"),
         started_at=bindparam("b_started_at"),
         finished_at=bindparam("b_finished_at"),
+        has_succeeded=bindparam("b_has_succeeded"),
         version=builds.c.version + 1,
     )
 )
@@ -232,6 +233,7 @@ class SqlBuildRepository:
             "b_failure_reason": build.failure_reason,
             "b_started_at": build.started_at,
             "b_finished_at": build.finished_at,
+            "b_has_succeeded": build.has_succeeded,
         }
         statement = _UPDATE_BUILD
         if (
@@ -294,6 +296,7 @@ class SqlBuildRepository:
                 "b_failure_reason": build.failure_reason,
                 "b_started_at": build.started_at,
                 "b_finished_at": build.finished_at,
+                "b_has_succeeded": build.has_succeeded,
             }
             if await self._session.execute_write(_UPDATE_BUILD, params) != 1:
                 await self._raise_stale(build)

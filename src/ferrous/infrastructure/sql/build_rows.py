@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from ferrous.domain.auto_cancel import AutoCancel
 from ferrous.domain.build import Attempt, Build, Job, JobDefinition
 from ferrous.domain.phases import Phase
+from ferrous.domain.ref_kind import RefKind
 from ferrous.domain.statuses import BuildStatus, JobStatus, When
 
 JobState = tuple[
@@ -133,6 +134,8 @@ def build_row(build: Build) -> dict[str, Any]:
         "schedule_id": build.schedule_id,
         "auto_cancel": build.auto_cancel.value,
         "protected_ref": build.protected_ref,
+        "ref_kind": build.ref_kind.value,
+        "has_succeeded": build.has_succeeded,
     }
 
 
@@ -236,6 +239,8 @@ def build_from_rows(
         schedule_id=row.schedule_id,
         auto_cancel=AutoCancel(row.auto_cancel),
         protected_ref=row.protected_ref,
+        ref_kind=RefKind(row.ref_kind),
+        has_succeeded=row.has_succeeded,
         version=row.version,
     )
 

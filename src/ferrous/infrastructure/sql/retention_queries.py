@@ -19,9 +19,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ferrous.application.retention import Freed
+from ferrous.domain.errors import StorageError
 from ferrous.domain.statuses import BuildStatus
 from ferrous.infrastructure.sql.latest_artifacts import kept_as_latest
-from ferrous.infrastructure.sql.schema import artifacts, builds, caches, job_logs, jobs
+from ferrous.infrastructure.sql.schema import (
+    artifacts,
+    builds,
+    caches,
+    installation,
+    job_logs,
+    jobs,
+)
 from ferrous.infrastructure.sql.session import raise_storage_error, write_transaction
 
 _FINISHED_BUILDS = [status.value for status in BuildStatus if status.is_finished]
@@ -117,6 +125,17 @@ class SqlRetentionIndex:
                 return {str(key) for key in (await conn.scalars(statement)).all()}
         except SQLAlchemyError as exc:
             raise_storage_error(exc)
+
+    async def installation_id(self) -> str:
+        statement = select(installation.c.id).order_by(installation.c.created_at).limit(1)
+        try:
+            async with self._engine.connect() as conn:
+                found = (await conn.execute(statement)).scalar_one_or_none()
+        except SQLAlchemyError as exc:
+            raise_storage_error(exc)
+        if found is None:  # migration 0016 makes it: someone emptied the table
+            raise StorageError("the database has no installation id (table installation)")
+        return str(found)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[list[Freed]]]) -> list[Freed]:
         try:

@@ -66,6 +66,7 @@ from sqlalchemy import (
 
 # Tables declared in modules of their own, gathered here so that ``metadata`` holds them all
 from ferrous.infrastructure.sql.file_tables import artifacts, caches, job_logs, test_cases
+from ferrous.infrastructure.sql.installation_table import installation
 from ferrous.infrastructure.sql.notification_tables import (
     notification_deliveries,
     notification_rules,
@@ -81,6 +82,7 @@ __all__ = [
     "audit_log",
     "builds",
     "caches",
+    "installation",
     "job_attempts",
     "job_logs",
     "job_tags",
@@ -159,6 +161,9 @@ builds = Table(
     Column("schedule_id", ID, nullable=True),
     Column("auto_cancel", String(16), nullable=False, server_default=text("'conservative'")),
     Column("protected_ref", Boolean, nullable=False, server_default=text("false")),  # 0009
+    # what ``ref`` names (branch, tag, commit) and whether the build ever succeeded (0015)
+    Column("ref_kind", String(16), nullable=False, server_default=text("'branch'")),
+    Column("has_succeeded", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("pipeline_id", "number"),
     # newest first, unfiltered and by each filter of the listing (keyset on created_at, id)
     Index(None, "created_at", "id"),
@@ -166,8 +171,8 @@ builds = Table(
     Index(None, "pipeline_id", "created_at", "id"),
     Index(None, "status", "created_at", "id"),
     Index(None, "ref", "created_at", "id"),
-    # a newer successful build of the same pipeline and ref? (the latest artifacts, 0014)
-    Index(None, "pipeline_id", "ref", "status", "number"),
+    # a newer build of the same pipeline and ref that succeeded? (the latest artifacts, 0015)
+    Index(None, "pipeline_id", "ref_kind", "ref", "has_succeeded", "number"),
 )
 
 jobs = Table(

@@ -132,10 +132,17 @@ class LocalObjectStore:
             if batch.keys < KEYS_BATCH:
                 return
 
-    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+    async def discard_abandoned(
+        self,
+        prefix: str,
+        started_before: datetime,
+        *,
+        only: Callable[[str], bool] | None = None,
+    ) -> int:
         """Temporary files in the folder ``prefix`` names and below, by mtime (a put's file
         sits beside its key): a put that still writes keeps its file young, one stalled for
-        longer than the cutoff's age fails at its rename."""
+        longer than the cutoff's age fails at its rename. ``only`` cannot apply: a temporary
+        file's name does not tell its key (it is ours by its name, ``.tmp-``)."""
         check_prefix(prefix)
         return await _io(
             "discard abandoned temporary files",

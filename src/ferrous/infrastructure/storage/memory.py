@@ -10,7 +10,7 @@ leaves nothing when it does not finish; ``unfinished`` stands for what one leave
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from ferrous.application.ports import Clock
@@ -98,12 +98,18 @@ class InMemoryObjectStore:
                 modified = self.modified.get(key)  # None for bytes a test set by hand
                 yield StoredObject(key=key, size=len(data), sha256="", modified=modified)
 
-    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
+    async def discard_abandoned(
+        self,
+        prefix: str,
+        started_before: datetime,
+        *,
+        only: Callable[[str], bool] | None = None,
+    ) -> int:
         check_prefix(prefix)
         abandoned = [
             name
             for name, at in self.unfinished.items()
-            if at < started_before and name.startswith(prefix)
+            if at < started_before and name.startswith(prefix) and (only is None or only(name))
         ]
         for name in abandoned:
             del self.unfinished[name]

@@ -12,7 +12,7 @@ CopyObject of the whole object, limited to 5 GB, and could race another put of t
 
 Uploads left by a crashed server are invisible but billed until aborted:
 ``discard_abandoned`` aborts those under the prefix that began before its cutoff (the
-cleanup's orphan sweep calls it once a day); a lifecycle rule on the bucket that aborts
+cleanup's orphan sweep calls it, once a day by default); a lifecycle rule on the bucket that aborts
 incomplete multipart uploads does the same without the server.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -211,10 +211,16 @@ class S3ObjectStore:
                         modified=_utc(modified) if isinstance(modified, datetime) else None,
                     )
 
-    async def discard_abandoned(self, prefix: str, started_before: datetime) -> int:
-        """Abort the multipart uploads under ``prefix`` ``Initiated`` before then, listed by
-        ListMultipartUploads (1,000 a page); one that will not abort is logged and left for
-        the next call."""
+    async def discard_abandoned(
+        self,
+        prefix: str,
+        started_before: datetime,
+        *,
+        only: Callable[[str], bool] | None = None,
+    ) -> int:
+        """Abort the multipart uploads under ``prefix`` ``Initiated`` before then (and whose
+        key, without the store's prefix, ``only`` accepts), listed by ListMultipartUploads
+        (1,000 a page); one that will not abort is logged and left for the next call."""
         check_prefix(prefix)
         client = await self._connect()
         pages = client.get_paginator("list_multipart_uploads").paginate(
@@ -226,6 +232,8 @@ class S3ObjectStore:
                 for upload in page.get("Uploads", ()):
                     started = upload.get("Initiated")
                     if not isinstance(started, datetime) or _utc(started) >= started_before:
+                        continue
+                    if only is not None and not only(str(upload["Key"])[len(self.prefix) :]):
                         continue
                     if await self._abort(client, upload["Key"], upload["UploadId"], started):
                         discarded += 1
