@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -290,7 +291,14 @@ def test_every_operation_answers_as_documented(
     }
     claim = httpx.post(f"{server.url}/api/v1/agent/claim", headers=bearer(seeded.agent_token))
     assert claim.status_code in (200, 204), claim.text
-    # Logout takes a password sign-in's token, which the run has not: with the API token it
-    # answers 422, and most generated cases (no token, a wrong one) 401, often over 90%.
-    public.add("POST /api/v1/auth/logout")
-    assert set(result["warnings"]["missing_auth"]) <= public, result["warnings"]
+    # Schemathesis flags an operation when 90% of its answers were 401/403: with few distinct
+    # valid cases (a DELETE by name, a logout, which wants a password sign-in's token) the
+    # cases without a token or with a wrong one reach that by chance. What matters is that
+    # the run's token lets each flagged operation in: ask it once more, plainly.
+    for label in sorted(set(result["warnings"]["missing_auth"]) - public):
+        method, path = label.split(" ", 1)
+        token = seeded.agent_token if path.startswith("/api/v1/agent/") else seeded.api_token
+        url = server.url + re.sub(r"\{[^}]+\}", "missing-0", path)
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        answer = httpx.request(method, url, headers=bearer(token), json=body)
+        assert answer.status_code not in (401, 403), (label, answer.status_code, answer.text)
