@@ -336,6 +336,19 @@ async def _first_admin(bus: MessageBus, settings: Settings) -> None:
     log.warning("first_admin_created", username=user.username, generated=generated is not None)
 
 
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """What the cleanup keeps and sweeps, from the settings."""
+    return RetentionPolicy.from_days(
+        log_max_age_days=settings.log_max_age_days,
+        log_max_total_bytes=settings.log_max_total_bytes,
+        cache_max_age_days=settings.cache_max_age_days,
+        cache_max_total_bytes=settings.cache_max_total_bytes,
+        orphan_sweep=settings.orphan_sweep,
+        orphan_grace_hours=settings.orphan_grace_hours,
+        orphan_interval_hours=settings.orphan_interval_hours,
+    )
+
+
 async def bootstrap(settings: Settings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
@@ -381,15 +394,7 @@ async def bootstrap(settings: Settings) -> Server:
         retention=Retention(
             SqlRetentionIndex(engine),
             objects,
-            RetentionPolicy.from_days(
-                log_max_age_days=settings.log_max_age_days,
-                log_max_total_bytes=settings.log_max_total_bytes,
-                cache_max_age_days=settings.cache_max_age_days,
-                cache_max_total_bytes=settings.cache_max_total_bytes,
-                orphan_sweep=settings.orphan_sweep,
-                orphan_grace_hours=settings.orphan_grace_hours,
-                orphan_interval_hours=settings.orphan_interval_hours,
-            ),
+            retention_policy(settings),
             deps.clock,
         ),
     )

@@ -22,6 +22,7 @@ from structlog.testing import capture_logs
 
 from ferrous.application import retention as retention_module
 from ferrous.application.artifact_ports import ARCHIVE, PROTECTED, UNPROTECTED
+from ferrous.application.bootstrap import retention_policy
 from ferrous.application.object_keys import artifact_key, cache_key, log_key
 from ferrous.application.retention import (
     ORPHAN_GRACE,
@@ -327,16 +328,7 @@ def test_the_defaults() -> None:
 
 def test_the_settings_reach_the_policy() -> None:
     def policy(**environ: str) -> RetentionPolicy:
-        settings = load_settings(environ)
-        return RetentionPolicy.from_days(
-            log_max_age_days=settings.log_max_age_days,
-            log_max_total_bytes=settings.log_max_total_bytes,
-            cache_max_age_days=settings.cache_max_age_days,
-            cache_max_total_bytes=settings.cache_max_total_bytes,
-            orphan_sweep=settings.orphan_sweep,
-            orphan_grace_hours=settings.orphan_grace_hours,
-            orphan_interval_hours=settings.orphan_interval_hours,
-        )
+        return retention_policy(load_settings(environ))
 
     default = policy()
     assert (default.orphan_sweep, default.orphan_grace, default.orphan_interval) == (
